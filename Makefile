@@ -1,0 +1,46 @@
+# segment: customer segments as roaring bitmaps, for PostgreSQL 15+
+
+EXTENSION = segment
+EXTVERSION = 0.1.0
+MODULE_big = segment
+PGFILEDESC = "segment - customer segments as roaring bitmaps"
+
+OBJS = \
+	src/segment.o \
+	src/roaring_format.o \
+	src/kernels.o \
+	src/container_ops.o \
+	src/segment_writer.o \
+	src/segment_cache.o \
+	src/segment_io.o \
+	src/segment_ops.o \
+	src/segment_funcs.o \
+	src/segment_sample.o \
+	src/segment_agg.o \
+	src/segment_support.o
+
+DATA := $(wildcard segment--*.sql)
+DOCS := $(wildcard doc/*.md)
+
+# Debian's libroaring-dev (CRoaring 0.2.66); never vendored.
+SHLIB_LINK = -lroaring
+PG_CPPFLAGS = -Isrc
+
+# pg_regress tests: top-level sql/ and expected/ (contrib layout).
+REGRESS := $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+
+# Isolation specs and their outputs live under test/.
+ISOLATION := $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The fuzz client and the format fuzzer are built on demand by test/fuzz/.
+.PHONY: fuzz
+fuzz:
+	$(MAKE) -C test/fuzz
