@@ -26,8 +26,10 @@ DOCS := $(wildcard doc/*.md)
 SHLIB_LINK = -lroaring
 PG_CPPFLAGS = -Isrc
 
-# pg_regress tests: top-level sql/ and expected/ (contrib layout).
+# pg_regress tests: top-level sql/ and expected/ (contrib layout).  Each
+# run starts from a database with the extension created.
 REGRESS := $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=segment
 
 # Isolation specs and their outputs live under test/.
 ISOLATION := $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))

@@ -220,7 +220,7 @@ validate_container(const RfContainer *c, uint32_t i, RfValidation *v)
 				count += popcount64(rf_load64(c->data + 8 * k));
 			if (count != c->card)
 			{
-				v->error = RF_ERR_BITSET;
+				v->error = RF_ERR_CARDINALITY;
 				v->container = i;
 				v->declared = c->card;
 				v->found = count;
@@ -233,7 +233,7 @@ validate_container(const RfContainer *c, uint32_t i, RfValidation *v)
 
 				if (c->nruns == 0)
 				{
-					v->error = RF_ERR_RUNS;
+					v->error = RF_ERR_RUN_COUNT;
 					v->container = i;
 					return -1;
 				}
@@ -243,9 +243,15 @@ validate_container(const RfContainer *c, uint32_t i, RfValidation *v)
 					uint32_t	length = rf_load16(c->data + 4 * k + 2);
 
 					/* runs ascend, do not overlap, and stay in 16 bits */
-					if ((int64_t) start <= prev_end || start + length > 0xFFFF)
+					if ((int64_t) start <= prev_end)
 					{
-						v->error = RF_ERR_RUNS;
+						v->error = RF_ERR_RUN_ORDER;
+						v->container = i;
+						return -1;
+					}
+					if (start + length > 0xFFFF)
+					{
+						v->error = RF_ERR_RUN_RANGE;
 						v->container = i;
 						return -1;
 					}
@@ -257,7 +263,7 @@ validate_container(const RfContainer *c, uint32_t i, RfValidation *v)
 				}
 				if (count != c->card)
 				{
-					v->error = RF_ERR_RUNS;
+					v->error = RF_ERR_CARDINALITY;
 					v->container = i;
 					v->declared = c->card;
 					v->found = count;
@@ -318,7 +324,7 @@ rf_validate(const uint8_t *buf, size_t len, RfValidation *v)
 		if (rf_is_run(&h, i) && pos + 2 <= len &&
 			(rf_load16(buf + pos) == 0 || rf_load16(buf + pos) > RF_MAX_RUNS))
 		{
-			v->error = RF_ERR_RUNS;
+			v->error = RF_ERR_RUN_COUNT;
 			v->container = i;
 			return;
 		}
@@ -349,13 +355,16 @@ rf_validate(const uint8_t *buf, size_t len, RfValidation *v)
 		v->canonical = false;
 }
 
+/*
+ * A sentence for an error's detail; %u, where present, is the container.
+ */
 const char *
 rf_error_message(RfError error)
 {
 	switch (error)
 	{
 		case RF_OK:
-			return "no error";
+			return "No error.";
 		case RF_ERR_TRUNCATED:
 			return "The data ends before the bitmap does.";
 		case RF_ERR_COOKIE:
@@ -365,17 +374,21 @@ rf_error_message(RfError error)
 		case RF_ERR_RUNFLAGS:
 			return "Run flags are set past the last container.";
 		case RF_ERR_KEYS:
-			return "Container keys are not strictly ascending.";
+			return "The key of container %u is not above the key before it.";
 		case RF_ERR_OFFSET:
-			return "A container offset does not match the container's position.";
+			return "The offset of container %u does not match its position.";
 		case RF_ERR_ARRAY:
-			return "An array container's members are not strictly ascending.";
-		case RF_ERR_RUNS:
-			return "A run container's runs are empty, overlap, leave 16 bits or do not add up to its cardinality.";
-		case RF_ERR_BITSET:
-			return "A bitset container's population count differs from its cardinality.";
+			return "The members of array container %u are not strictly ascending.";
+		case RF_ERR_RUN_COUNT:
+			return "Run container %u holds no runs or more than 32768.";
+		case RF_ERR_RUN_ORDER:
+			return "Run container %u has runs that overlap or are out of order.";
+		case RF_ERR_RUN_RANGE:
+			return "Run container %u has a run past 65535.";
+		case RF_ERR_CARDINALITY:
+			return "Container %u declares a cardinality that differs from its contents.";
 		case RF_ERR_TRAILING:
 			return "There are bytes after the last container.";
 	}
-	return "unknown error";
+	return "Unknown error.";
 }

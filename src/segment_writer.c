@@ -366,7 +366,7 @@ SegmentFromPortable(const uint8 *buf, size_t len, bool trusted)
 		if (trusted)
 			elog(ERROR, "roaring library produced an invalid bitmap: %s",
 				 rf_error_message(v.error));
-		if (v.error == RF_ERR_BITSET || (v.error == RF_ERR_RUNS && v.declared != 0))
+		if (v.error == RF_ERR_CARDINALITY)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("invalid binary representation of type segment"),
@@ -376,7 +376,7 @@ SegmentFromPortable(const uint8 *buf, size_t len, bool trusted)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid binary representation of type segment"),
-				 errdetail("%s", rf_error_message(v.error))));
+				 errdetail_internal(rf_error_message(v.error), v.container)));
 	}
 
 	if (v.canonical)
