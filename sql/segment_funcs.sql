@@ -66,3 +66,8 @@ SELECT sample_fraction('{1..10000}', 0.2, 5) <@ sample_fraction('{1..10000}', 0.
 SELECT sample_fraction('{1..1000}', 0.5, 9) & '{1..10}' = sample_fraction('{1..10}', 0.5, 9) AS consistent;
 SELECT sample_fraction('{1}', 1.5);
 SELECT sample_fraction('{1}', 'NaN');
+-- no key stands out, however small or regular the keys are
+SELECT sample('{0..1000000}', 1) <> '{0}' AS key_zero_not_special;
+SELECT abs(cardinality(sample_fraction('{1..200000}', 0.1)) - 20000) < 700 AS about_a_tenth;
+SELECT round(100.0 * count(*) FILTER (WHERE 2 * k <@ s) / count(*)) AS pct_doubles_kept
+  FROM (SELECT sample_fraction('{1..200000}', 0.1) s) t, unnest(slice(s, 1, 100000)) k;

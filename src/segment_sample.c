@@ -7,8 +7,8 @@
  * through a 64-bit hash: sample_fraction keeps the members whose hash falls
  * below the fraction, sample keeps the n members with the smallest hashes.
  * So a sample is the same on every run and every machine, sample(s, n) is
- * contained in sample(s, n + 1), and samples of different segments with one
- * seed agree on their common members: a stable hold-out group.
+ * contained in sample(s, n + 1), and sample_fraction of different segments
+ * with one seed agree on their common members: a stable hold-out group.
  *
  * IDENTIFICATION
  *	  src/segment_sample.c
@@ -36,10 +36,18 @@ mix64(uint64 x)
 	return x;
 }
 
+#define GOLDEN_GAMMA	UINT64CONST(0x9e3779b97f4a7c15)
+#define SEED_SALT		UINT64CONST(0xd1b54a32d192ed03)	/* keeps seed and key streams apart */
+
+/*
+ * Customer keys are often small and sequential: mix the key on its own
+ * first (splitmix64), so neither key 0 nor multiples of a key stand out,
+ * then mix in the seed.
+ */
 static inline uint64
 member_hash(uint32 key, uint64 seed_mix)
 {
-	return mix64(seed_mix ^ key);
+	return mix64(mix64((uint64) key + GOLDEN_GAMMA) ^ seed_mix);
 }
 
 /* A candidate of the bottom-n sample, in a max-heap on hash. */
@@ -102,7 +110,7 @@ Datum
 segment_sample(PG_FUNCTION_ARGS)
 {
 	int64		n = PG_GETARG_INT64(1);
-	uint64		seed_mix = mix64((uint64) PG_GETARG_INT64(2));
+	uint64		seed_mix = mix64((uint64) PG_GETARG_INT64(2) ^ SEED_SALT);
 	uint16	   *vals = SegmentScratch()->vals_a;
 	SegmentView sv;
 	Candidate  *heap;
@@ -169,7 +177,7 @@ Datum
 segment_sample_fraction(PG_FUNCTION_ARGS)
 {
 	float8		fraction = PG_GETARG_FLOAT8(1);
-	uint64		seed_mix = mix64((uint64) PG_GETARG_INT64(2));
+	uint64		seed_mix = mix64((uint64) PG_GETARG_INT64(2) ^ SEED_SALT);
 	uint16	   *vals = SegmentScratch()->vals_a;
 	SegmentView sv;
 	SegmentWriter w;
