@@ -1,0 +1,190 @@
+-- A tour of the segment type, on sample data generated here.
+-- Run by tools/demo in a throwaway database that has the extension:
+--   CREATE EXTENSION segment;
+
+\pset footer off
+
+\echo
+\echo '1. Sample data: 100,000 customers'
+\echo '   Deterministic: every column is a hash of the id, so each run is the same.'
+
+CREATE TABLE customers (
+	id         bigint PRIMARY KEY,
+	country    text NOT NULL,
+	birth_year int NOT NULL,
+	plan       text NOT NULL,
+	signup     date NOT NULL
+);
+
+INSERT INTO customers
+SELECT g,
+	(ARRAY['ZA', 'US', 'DE', 'FR', 'BR', 'IN', 'GB', 'NG'])[1 + (hashint4extended(g, 1) & 7)],
+	1950 + (hashint4extended(g, 2) & 1048575) % 55,
+	CASE
+		WHEN (hashint4extended(g, 3) & 1048575) % 100 < 60 THEN 'free'
+		WHEN (hashint4extended(g, 3) & 1048575) % 100 < 85 THEN 'basic'
+		WHEN (hashint4extended(g, 3) & 1048575) % 100 < 97 THEN 'pro'
+		ELSE 'enterprise'
+	END,
+	date '2020-01-01' + ((hashint4extended(g, 4) & 1048575) % 1461)::int
+FROM generate_series(1, 100000) AS g;
+
+SELECT * FROM customers ORDER BY id LIMIT 5;
+
+\echo
+\echo '2. Build segments: one bitmap of customer ids per country, plan and cohort'
+
+CREATE TABLE segments (
+	name    text PRIMARY KEY,
+	members segment NOT NULL
+);
+
+INSERT INTO segments
+SELECT 'country:' || country, segment_agg(id) FROM customers GROUP BY country
+UNION ALL
+SELECT 'plan:' || plan, segment_agg(id) FROM customers GROUP BY plan
+UNION ALL
+SELECT 'millennials', segment_agg(id) FROM customers WHERE birth_year BETWEEN 1981 AND 1996
+UNION ALL
+SELECT 'signed_up_2023', segment_agg(id) FROM customers
+WHERE signup >= date '2023-01-01' AND signup < date '2024-01-01'
+UNION ALL
+SELECT 'paying', segment_agg(id) FROM customers WHERE plan <> 'free';
+
+-- A helper to name segments in the queries below.
+CREATE FUNCTION seg(text) RETURNS segment
+	LANGUAGE sql STABLE
+	AS $$ SELECT members FROM segments WHERE name = $1 $$;
+
+-- At most 8 kB per 65,536 possible ids, however many are members;
+-- the same members as a bigint[] take 8 bytes each.
+SELECT name, cardinality(members) AS customers, pg_column_size(members) AS bytes,
+	pg_column_size(to_array(members)) AS bytes_as_bigint_array
+FROM segments ORDER BY name;
+
+\echo
+\echo '3. Text form: sorted, ranges printed compactly, round trip exact'
+
+SELECT '{1..1000,2000}'::segment AS s, cardinality('{1..1000,2000}'::segment) AS n;
+SELECT '{5,3,1,2,4,9}'::segment AS sorted_and_merged;
+SELECT segment(ARRAY[10, 11, 12, 20]::bigint[]) AS from_array,
+	to_array('{7..10}'::segment) AS to_array;
+SELECT '{}'::segment AS empty, cardinality('{}'::segment) AS n;
+
+\echo
+\echo '4. Set algebra: & intersection, | union, - difference, # symmetric difference'
+
+SELECT cardinality(seg('country:ZA') & seg('millennials')) AS za_millennials,
+	cardinality(seg('plan:pro') | seg('plan:enterprise')) AS pro_or_enterprise,
+	cardinality(seg('country:ZA') - seg('plan:free')) AS za_not_free,
+	cardinality(seg('country:ZA') # seg('millennials')) AS za_xor_millennials;
+
+-- The same counts from the rows, for comparison.
+SELECT count(*) FILTER (WHERE country = 'ZA' AND birth_year BETWEEN 1981 AND 1996) AS za_millennials,
+	count(*) FILTER (WHERE plan IN ('pro', 'enterprise')) AS pro_or_enterprise,
+	count(*) FILTER (WHERE country = 'ZA' AND plan <> 'free') AS za_not_free
+FROM customers;
+
+-- Counts of a combination without building it.
+SELECT intersection_cardinality(seg('country:ZA'), seg('paying')) AS za_and_paying,
+	union_cardinality(seg('country:ZA'), seg('country:NG')) AS za_or_ng,
+	difference_cardinality(seg('paying'), seg('plan:basic')) AS paying_not_basic;
+
+\echo
+\echo '5. Overlap between segments: Jaccard index'
+
+SELECT a.name AS a, b.name AS b,
+	intersection_cardinality(a.members, b.members) AS both,
+	round(jaccard(a.members, b.members)::numeric, 4) AS jaccard
+FROM segments a
+JOIN segments b ON a.name < b.name
+ORDER BY jaccard(a.members, b.members) DESC, a.name, b.name
+LIMIT 5;
+
+\echo
+\echo '6. Membership: key <@ segment, segment @> key, segment <@ segment'
+
+SELECT 42 <@ seg('country:ZA') AS is_42_in_za,
+	(SELECT country FROM customers WHERE id = 42) AS country_of_42,
+	seg('paying') @> 42::bigint AS is_42_paying,
+	seg('plan:pro') <@ seg('paying') AS pro_within_paying,
+	seg('country:ZA') && seg('country:NG') AS za_overlaps_ng;
+
+-- Filter rows by a stored segment.
+SELECT c.*
+FROM customers c
+WHERE c.id <@ (SELECT members FROM segments WHERE name = 'plan:enterprise')
+	AND c.country = 'ZA'
+ORDER BY c.id
+LIMIT 5;
+
+SELECT count(*) AS enterprise_customers
+FROM customers c
+WHERE c.id <@ (SELECT members FROM segments WHERE name = 'plan:enterprise');
+
+\echo
+\echo '7. Back to rows: unnest, and joins on it'
+
+SELECT id FROM unnest(seg('plan:enterprise') & seg('country:ZA') & seg('millennials')) AS id
+LIMIT 5;
+
+SELECT c.country, count(*) AS enterprise_customers
+FROM unnest(seg('plan:enterprise')) AS m(id)
+JOIN customers c USING (id)
+GROUP BY c.country
+ORDER BY enterprise_customers DESC, c.country;
+
+\echo
+\echo '8. Order statistics and slices'
+
+SELECT min_member(seg('plan:enterprise')) AS first,
+	max_member(seg('plan:enterprise')) AS last,
+	nth_member(seg('plan:enterprise'), 10) AS tenth,
+	member_rank(seg('plan:enterprise'), 50000) AS members_up_to_50000;
+
+SELECT to_array(slice(seg('plan:enterprise'), 1, 1000)) AS enterprise_ids_up_to_1000;
+
+\echo
+\echo '9. Deterministic samples: the same seed gives the same sample'
+
+SELECT to_array(sample(seg('country:ZA'), 10, 7)) AS ten_from_za;
+SELECT sample(seg('country:ZA'), 10, 7) = sample(seg('country:ZA'), 10, 7) AS same_seed_same_sample,
+	sample(seg('country:ZA'), 10, 7) = sample(seg('country:ZA'), 10, 8) AS other_seed_same_sample,
+	sample(seg('country:ZA'), 10, 7) <@ seg('country:ZA') AS sample_within_segment,
+	cardinality(sample_fraction(seg('country:ZA'), 0.01, 7)) AS one_percent;
+
+\echo
+\echo '10. Aggregates over segments: union_agg and intersect_agg'
+
+SELECT cardinality(union_agg(members)) AS all_countries
+FROM segments WHERE name LIKE 'country:%';
+
+SELECT cardinality(intersect_agg(members)) AS za_paying_millennials
+FROM segments WHERE name IN ('country:ZA', 'paying', 'millennials');
+
+-- Monthly signup cohorts, rolled up to quarters.
+CREATE TABLE cohorts AS
+SELECT date_trunc('month', signup)::date AS month, segment_agg(id) AS members
+FROM customers GROUP BY 1;
+
+SELECT date_trunc('quarter', month)::date AS quarter,
+	cardinality(union_agg(members)) AS signups,
+	cardinality(union_agg(members) & seg('paying')) AS of_which_paying
+FROM cohorts
+WHERE month >= date '2023-01-01' AND month < date '2024-01-01'
+GROUP BY 1 ORDER BY 1;
+
+\echo
+\echo '11. Segments as values: GROUP BY, DISTINCT and = work on them'
+
+INSERT INTO segments VALUES
+	('paying (by algebra)', seg('plan:basic') | seg('plan:pro') | seg('plan:enterprise'));
+
+-- Two definitions, one set of customers.
+SELECT array_agg(name ORDER BY name) AS same_members, cardinality(members) AS customers
+FROM segments
+GROUP BY members
+HAVING count(*) > 1;
+
+SELECT count(*) AS segments, count(DISTINCT members) AS distinct_member_sets
+FROM segments;
