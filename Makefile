@@ -17,7 +17,11 @@ OBJS = \
 	src/segment_funcs.o \
 	src/segment_sample.o \
 	src/segment_agg.o \
-	src/segment_support.o
+	src/segment_support.o \
+	src/rule.o \
+	src/evaluate.o \
+	src/membership.o \
+	src/notify.o
 
 DATA := $(wildcard segment--*.sql)
 DOCS := $(wildcard doc/*.md)

@@ -322,3 +322,560 @@ CREATE AGGREGATE intersect_agg(segment) (
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE intersect_agg(segment) IS 'intersection of the non-null input segments';
+
+--
+-- Live segments: catalog
+--
+-- Every table the user's actions fill is registered with
+-- pg_extension_config_dump, so pg_dump keeps segments.
+--
+
+CREATE TABLE segment.customer_source (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	relid regclass NOT NULL,
+	key_column name NOT NULL,
+	watched_columns name[] NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE segment.customer_source IS 'the tracked customer table (one per database)';
+
+CREATE TABLE segment.event_sources (
+	relid regclass PRIMARY KEY,
+	customer_column name NOT NULL,
+	at_column name NOT NULL,
+	amount_column name,
+	kind_column name
+);
+COMMENT ON TABLE segment.event_sources IS 'tracked event tables';
+
+CREATE TABLE segment.definitions (
+	name text PRIMARY KEY CHECK (name <> ''),
+	kind text NOT NULL CHECK (kind IN ('rule', 'static')),
+	rule text,
+	expression text,
+	description text,
+	owner regrole NOT NULL DEFAULT current_user::regrole,
+	columns name[] NOT NULL DEFAULT '{}',
+	depends_on text[] NOT NULL DEFAULT '{}',
+	depth integer NOT NULL DEFAULT 0,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	refreshed_at timestamptz
+);
+COMMENT ON TABLE segment.definitions IS 'segment definitions: rules as written and as compiled';
+
+CREATE TABLE segment.chunks (
+	segment text NOT NULL REFERENCES segment.definitions (name) ON DELETE CASCADE,
+	chunk integer NOT NULL CHECK (chunk BETWEEN 0 AND 65535),
+	members segment NOT NULL,
+	PRIMARY KEY (segment, chunk)
+);
+COMMENT ON TABLE segment.chunks IS 'membership, one row per segment and 65,536 keys (key >> 16)';
+
+CREATE TABLE segment.flips (
+	segment text NOT NULL,
+	customer_id bigint NOT NULL,
+	entered boolean NOT NULL,
+	at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
+);
+CREATE INDEX flips_xid ON segment.flips (xid);
+CREATE INDEX flips_segment_at ON segment.flips (segment, at);
+COMMENT ON TABLE segment.flips IS 'every membership change: who entered or exited which segment, when';
+
+SELECT pg_catalog.pg_extension_config_dump('segment.customer_source', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.event_sources', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.definitions', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.chunks', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.flips', '');
+
+-- Reading membership goes through the functions and views below.
+REVOKE ALL ON segment.customer_source, segment.event_sources, segment.definitions,
+	segment.chunks, segment.flips FROM PUBLIC;
+
+--
+-- Live segments: internals (C)
+--
+
+CREATE FUNCTION segment._compile_rule(customers regclass, key name, rule text,
+	OUT expression text, OUT columns name[], OUT segments text[])
+	AS 'MODULE_PATHNAME', 'segment_compile_rule' LANGUAGE C STRICT;
+
+CREATE FUNCTION segment._evaluate(customers regclass, key name, expression text,
+	owner regrole, keys segment) RETURNS segment
+	AS 'MODULE_PATHNAME', 'segment_evaluate' LANGUAGE C;
+
+CREATE FUNCTION segment._split_chunks(members segment, OUT chunk integer, OUT members segment)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'segment_split_chunks' LANGUAGE C IMMUTABLE STRICT;
+
+CREATE FUNCTION segment._note_flips() RETURNS void
+	AS 'MODULE_PATHNAME', 'segment_note_flips' LANGUAGE C;
+
+CREATE FUNCTION segment.in_segment(name text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'segment_in_segment_placeholder' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION segment.in_segment(text) IS 'in a rule: is the customer a member of the named segment';
+
+CREATE FUNCTION segment.in_segment(name text, customer bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'segment_in_segment' LANGUAGE C STABLE STRICT
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION segment.in_segment(text, bigint) IS 'is the customer a member of the named segment';
+
+CREATE FUNCTION segment.members(name text) RETURNS segment
+	AS 'MODULE_PATHNAME', 'segment_members' LANGUAGE C STABLE STRICT
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION segment.members(text) IS 'the members of a segment';
+
+--
+-- Live segments: applying changes
+--
+
+-- Make the stored membership of seg agree with new_members on the keys in
+-- affected: chunk by chunk, ascending, each row locked before it is read, so
+-- that concurrent transactions take chunk locks in one order.
+CREATE FUNCTION segment._apply(seg text, affected segment, new_members segment,
+	OUT entered bigint, OUT exited bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ch integer;
+	part @extschema@.segment;
+	cur @extschema@.segment;
+	new_part @extschema@.segment;
+	came @extschema@.segment;
+	went @extschema@.segment;
+BEGIN
+	entered := 0;
+	exited := 0;
+	FOR ch, part IN SELECT s.chunk, s.members FROM segment._split_chunks(affected) s LOOP
+		new_part := @extschema@.slice(new_members, ch::bigint << 16, (ch::bigint << 16) + 65535);
+		SELECT c.members INTO cur FROM segment.chunks c
+		 WHERE c.segment = seg AND c.chunk = ch FOR UPDATE;
+		IF NOT FOUND THEN
+			IF @extschema@.cardinality(new_part) = 0 THEN
+				CONTINUE;
+			END IF;
+			INSERT INTO segment.chunks VALUES (seg, ch, '{}') ON CONFLICT DO NOTHING;
+			SELECT c.members INTO cur FROM segment.chunks c
+			 WHERE c.segment = seg AND c.chunk = ch FOR UPDATE;
+		END IF;
+		came := new_part OPERATOR(@extschema@.-) cur;
+		went := (cur OPERATOR(@extschema@.&) part) OPERATOR(@extschema@.-) new_part;
+		IF @extschema@.cardinality(came) = 0 AND @extschema@.cardinality(went) = 0 THEN
+			CONTINUE;
+		END IF;
+		UPDATE segment.chunks c
+		   SET members = (cur OPERATOR(@extschema@.-) went) OPERATOR(@extschema@.|) came
+		 WHERE c.segment = seg AND c.chunk = ch;
+		INSERT INTO segment.flips (segment, customer_id, entered)
+		SELECT seg, k, true FROM @extschema@.unnest(came) k
+		UNION ALL
+		SELECT seg, k, false FROM @extschema@.unnest(went) k;
+		entered := entered + @extschema@.cardinality(came);
+		exited := exited + @extschema@.cardinality(went);
+	END LOOP;
+	IF entered + exited > 0 THEN
+		PERFORM segment._note_flips();
+	END IF;
+END
+$$;
+
+-- Re-evaluate every segment for the customers in affected (all customers
+-- when NULL), in dependency order.  Deleted customers leave every segment.
+CREATE FUNCTION segment._process(affected segment, only_segment text DEFAULT NULL,
+	OUT segment text, OUT entered bigint, OUT exited bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	src segment.customer_source;
+	d segment.definitions;
+	keys @extschema@.segment;
+	fresh @extschema@.segment;
+	e bigint;
+	x bigint;
+BEGIN
+	SELECT * INTO src FROM segment.customer_source;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	FOR d IN SELECT * FROM segment.definitions df
+	          WHERE only_segment IS NULL OR df.name = only_segment
+	          ORDER BY df.depth, df.name LOOP
+		keys := affected;
+		IF d.kind = 'rule' THEN
+			IF affected IS NULL THEN
+				-- everyone: current members and whoever the rule selects now
+				fresh := segment._evaluate(src.relid, src.key_column, d.expression, d.owner, NULL);
+				keys := fresh OPERATOR(@extschema@.|) segment.members(d.name);
+			ELSE
+				fresh := segment._evaluate(src.relid, src.key_column, d.expression, d.owner, keys);
+			END IF;
+			UPDATE segment.definitions SET refreshed_at = pg_catalog.now()
+			 WHERE name = d.name AND affected IS NULL;
+		ELSE
+			-- static lists only lose customers that no longer exist
+			IF affected IS NULL THEN
+				CONTINUE;
+			END IF;
+			EXECUTE pg_catalog.format(
+				'SELECT coalesce(%1$s.segment_agg(c.%2$I), ''{}'') '
+				'FROM ONLY %3$s c WHERE c.%2$I OPERATOR(%1$s.<@) $1',
+				'@extschema@', src.key_column, src.relid)
+			USING keys INTO fresh;
+			fresh := segment.members(d.name) OPERATOR(@extschema@.&) fresh;
+		END IF;
+		SELECT a.entered, a.exited INTO e, x FROM segment._apply(d.name, keys, fresh) a;
+		segment := d.name;
+		entered := e;
+		exited := x;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+
+--
+-- Live segments: triggers on the customer table
+--
+
+CREATE FUNCTION segment._customers_inserted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	keys @extschema@.segment;
+BEGIN
+	EXECUTE pg_catalog.format('SELECT %s.segment_agg(%I) FROM segment_new_rows',
+		'@extschema@', TG_ARGV[0]) INTO keys;
+	IF keys IS NOT NULL THEN
+		PERFORM segment._process(keys);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION segment._customers_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	keys @extschema@.segment;
+BEGIN
+	EXECUTE pg_catalog.format('SELECT %s.segment_agg(%I) FROM segment_old_rows',
+		'@extschema@', TG_ARGV[0]) INTO keys;
+	IF keys IS NOT NULL THEN
+		PERFORM segment._process(keys);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+-- Only customers whose key or a column some rule reads changed are
+-- re-evaluated; an UPDATE of other columns evaluates nothing.
+CREATE FUNCTION segment._customers_updated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	src segment.customer_source;
+	keys @extschema@.segment;
+	differs text;
+BEGIN
+	SELECT * INTO src FROM segment.customer_source;
+	IF pg_catalog.cardinality(src.watched_columns) = 0 THEN
+		RETURN NULL;
+	END IF;
+	SELECT pg_catalog.string_agg(pg_catalog.format('o.%1$I IS DISTINCT FROM n.%1$I', col), ' OR ')
+	  INTO differs FROM pg_catalog.unnest(src.watched_columns) col;
+	EXECUTE pg_catalog.format(
+		'SELECT %1$s.segment_agg(coalesce(n.%2$I, o.%2$I)) '
+		'FROM segment_new_rows n FULL JOIN segment_old_rows o ON o.%2$I = n.%2$I '
+		'WHERE n.%2$I IS NULL OR o.%2$I IS NULL OR %3$s',
+		'@extschema@', src.key_column, differs) INTO keys;
+	IF keys IS NOT NULL THEN
+		PERFORM segment._process(keys);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION segment._customers_truncated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	everyone @extschema@.segment;
+BEGIN
+	SELECT @extschema@.union_agg(c.members) INTO everyone FROM segment.chunks c;
+	IF everyone IS NOT NULL THEN
+		PERFORM segment._process(everyone);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+--
+-- Live segments: the management API
+--
+
+CREATE FUNCTION segment.track_customers(tbl regclass, key name) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	att record;
+	bad bigint;
+	qualified text;
+BEGIN
+	IF EXISTS (SELECT FROM segment.customer_source) THEN
+		RAISE EXCEPTION 'a customer table is already tracked: %',
+			(SELECT relid FROM segment.customer_source)
+			USING ERRCODE = 'duplicate_object',
+			      HINT = 'One customer table per database is tracked.';
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
+		RAISE EXCEPTION 'permission denied for table %', tbl USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+	END IF;
+	SELECT a.attnum, a.atttypid, a.attnotnull INTO att
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = tbl AND a.attname = key AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', key, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF att.atttypid NOT IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+		RAISE EXCEPTION 'customer key "%" must be smallint, integer or bigint, not %',
+			key, pg_catalog.format_type(att.atttypid, NULL)
+			USING ERRCODE = 'datatype_mismatch';
+	END IF;
+	IF NOT att.attnotnull OR NOT EXISTS (
+		SELECT FROM pg_catalog.pg_index i
+		 WHERE i.indrelid = tbl AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+		   AND i.indexprs IS NULL AND i.indnkeyatts = 1 AND i.indkey[0] = att.attnum) THEN
+		RAISE EXCEPTION 'customer key "%" must be NOT NULL and have a unique index of its own', key
+			USING ERRCODE = 'invalid_table_definition',
+			      HINT = pg_catalog.format('Add a primary key: ALTER TABLE %s ADD PRIMARY KEY (%I).', tbl, key);
+	END IF;
+	EXECUTE pg_catalog.format('SELECT %1$I FROM ONLY %2$s WHERE %1$I < 0 OR %1$I > 4294967295 LIMIT 1',
+		key, tbl) INTO bad;
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'customer key % is out of range', bad
+			USING ERRCODE = 'numeric_value_out_of_range',
+			      DETAIL = 'Customer keys must be integers between 0 and 4294967295.';
+	END IF;
+
+	INSERT INTO segment.customer_source (relid, key_column) VALUES (tbl, key);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_customers_inserted AFTER INSERT ON %s '
+		'REFERENCING NEW TABLE AS segment_new_rows FOR EACH STATEMENT '
+		'EXECUTE FUNCTION segment._customers_inserted(%L)', tbl, key);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_customers_updated AFTER UPDATE ON %s '
+		'REFERENCING OLD TABLE AS segment_old_rows NEW TABLE AS segment_new_rows '
+		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customers_updated()', tbl);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_customers_deleted AFTER DELETE ON %s '
+		'REFERENCING OLD TABLE AS segment_old_rows FOR EACH STATEMENT '
+		'EXECUTE FUNCTION segment._customers_deleted(%L)', tbl, key);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_customers_truncated AFTER TRUNCATE ON %s '
+		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customers_truncated()', tbl);
+END
+$$;
+COMMENT ON FUNCTION segment.track_customers(regclass, name) IS 'track the customer table whose rows rules read';
+
+CREATE FUNCTION segment._check_name(name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF name IS NULL OR pg_catalog.btrim(name) = '' THEN
+		RAISE EXCEPTION 'segment name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF EXISTS (SELECT FROM segment.definitions d WHERE d.name = _check_name.name) THEN
+		RAISE EXCEPTION 'segment "%" already exists', name USING ERRCODE = 'duplicate_object';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION segment."create"(name text, rule text, description text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	src segment.customer_source;
+	compiled record;
+	dep text;
+	dep_depth integer;
+	depth integer := 0;
+	size bigint;
+BEGIN
+	PERFORM segment._check_name(name);
+	SELECT * INTO src FROM segment.customer_source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no customer table is tracked'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Call segment.track_customers() first.';
+	END IF;
+	-- defining a segment needs the right to read its source
+	IF NOT pg_catalog.has_table_privilege(session_user, src.relid, 'SELECT') THEN
+		RAISE EXCEPTION 'permission denied for table %', src.relid
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	SELECT * INTO compiled FROM segment._compile_rule(src.relid, src.key_column, rule);
+	FOREACH dep IN ARRAY compiled.segments LOOP
+		IF dep = name THEN
+			RAISE EXCEPTION 'segment "%" cannot refer to itself', name
+				USING ERRCODE = 'invalid_recursion';
+		END IF;
+		SELECT d.depth INTO dep_depth FROM segment.definitions d WHERE d.name = dep;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'segment "%" does not exist', dep USING ERRCODE = 'undefined_object';
+		END IF;
+		depth := GREATEST(depth, dep_depth + 1);
+	END LOOP;
+
+	INSERT INTO segment.definitions (name, kind, rule, expression, description, owner, columns,
+		depends_on, depth)
+	VALUES ("create".name, 'rule', rule, compiled.expression, description, session_user::regrole,
+		compiled.columns, compiled.segments, depth);
+	UPDATE segment.customer_source
+	   SET watched_columns = ARRAY(SELECT DISTINCT c FROM segment.definitions d,
+	                               pg_catalog.unnest(d.columns) c ORDER BY 1);
+	SELECT p.entered INTO size FROM segment._process(NULL, "create".name) p;
+	RETURN size;
+END
+$$;
+COMMENT ON FUNCTION segment."create"(text, text, text) IS 'define a rule segment and compute its members; returns how many';
+
+CREATE FUNCTION segment.create_static(name text, members segment) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	result record;
+BEGIN
+	PERFORM segment._check_name(name);
+	IF members IS NULL THEN
+		RAISE EXCEPTION 'members must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	INSERT INTO segment.definitions (name, kind, owner, refreshed_at)
+	VALUES (create_static.name, 'static', session_user::regrole, pg_catalog.now());
+	SELECT * INTO result FROM segment._apply(name, members, members);
+	RETURN result.entered;
+END
+$$;
+COMMENT ON FUNCTION segment.create_static(text, segment) IS 'define a segment from a fixed list of customers';
+
+CREATE FUNCTION segment._check_access(name text) RETURNS segment.definitions
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d segment.definitions;
+BEGIN
+	SELECT * INTO d FROM segment.definitions df WHERE df.name = _check_access.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN d;
+END
+$$;
+
+CREATE FUNCTION segment.drop(name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d segment.definitions;
+	users text;
+BEGIN
+	d := segment._check_access(name);
+	IF NOT pg_catalog.pg_has_role(session_user, d.owner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of segment "%"', name USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	SELECT pg_catalog.string_agg(pg_catalog.quote_literal(df.name), ', ' ORDER BY df.name) INTO users
+	  FROM segment.definitions df WHERE drop.name = ANY (df.depends_on);
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop segment "%" because other segments depend on it', name
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      DETAIL = pg_catalog.format('Segments %s refer to it with in_segment().', users);
+	END IF;
+	DELETE FROM segment.definitions df WHERE df.name = drop.name;
+	UPDATE segment.customer_source
+	   SET watched_columns = ARRAY(SELECT DISTINCT c FROM segment.definitions df,
+	                               pg_catalog.unnest(df.columns) c ORDER BY 1);
+END
+$$;
+COMMENT ON FUNCTION segment.drop(text) IS 'drop a segment and its membership';
+
+CREATE FUNCTION segment.refresh(name text DEFAULT NULL,
+	OUT segment text, OUT entered bigint, OUT exited bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF name IS NOT NULL THEN
+		PERFORM segment._check_access(name);
+	END IF;
+	RETURN QUERY SELECT * FROM segment._process(NULL, name);
+END
+$$;
+COMMENT ON FUNCTION segment.refresh(text) IS 'recompute segments from scratch; returns who entered and exited';
+
+CREATE FUNCTION segment.of(customer bigint) RETURNS text[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(array_agg(c.segment ORDER BY c.segment), '{}')
+	  FROM segment.chunks c
+	 WHERE c.chunk = (customer >> 16)::integer
+	   AND customer OPERATOR(@extschema@.<@) c.members
+$$;
+COMMENT ON FUNCTION segment.of(bigint) IS 'the segments a customer is in';
+
+CREATE FUNCTION segment.verify(name text DEFAULT NULL,
+	OUT segment text, OUT customer_id bigint, OUT stored boolean, OUT expected boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	src segment.customer_source;
+	d segment.definitions;
+	have @extschema@.segment;
+	want @extschema@.segment;
+BEGIN
+	IF name IS NOT NULL THEN
+		PERFORM segment._check_access(name);
+	END IF;
+	SELECT * INTO src FROM segment.customer_source;
+	FOR d IN SELECT * FROM segment.definitions df
+	          WHERE df.kind = 'rule' AND (verify.name IS NULL OR df.name = verify.name)
+	          ORDER BY df.name LOOP
+		have := segment.members(d.name);
+		want := segment._evaluate(src.relid, src.key_column, d.expression, d.owner, NULL);
+		RETURN QUERY
+			SELECT d.name, k, k OPERATOR(@extschema@.<@) have, k OPERATOR(@extschema@.<@) want
+			  FROM @extschema@.unnest(have OPERATOR(@extschema@.#) want) k;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segment.verify(text) IS 'stored membership against a fresh evaluation: one row per difference';
+
+--
+-- Live segments: views
+--
+
+CREATE VIEW segment.membership AS
+	SELECT d.name AS segment, k AS customer_id
+	  FROM segment.definitions d
+	 CROSS JOIN LATERAL @extschema@.unnest(segment.members(d.name)) k;
+COMMENT ON VIEW segment.membership IS 'one row per segment and member; filter on segment to read one';
+COMMENT ON COLUMN segment.membership.segment IS 'segment name';
+COMMENT ON COLUMN segment.membership.customer_id IS 'customer key';
+
+CREATE VIEW segment.summary AS
+	SELECT d.name, d.kind, d.rule, d.description,
+	       @extschema@.cardinality(segment.members(d.name)) AS size,
+	       d.refreshed_at,
+	       (SELECT count(*) FROM segment.flips f
+	         WHERE f.segment = d.name AND f.entered AND f.at > pg_catalog.now() - interval '1 day') AS entered_1d,
+	       (SELECT count(*) FROM segment.flips f
+	         WHERE f.segment = d.name AND NOT f.entered AND f.at > pg_catalog.now() - interval '1 day') AS exited_1d
+	  FROM segment.definitions d;
+COMMENT ON VIEW segment.summary IS 'one row per segment: definition, size, recent changes';
+COMMENT ON COLUMN segment.summary.name IS 'segment name';
+COMMENT ON COLUMN segment.summary.kind IS 'rule or static';
+COMMENT ON COLUMN segment.summary.rule IS 'the rule as written (rule segments)';
+COMMENT ON COLUMN segment.summary.description IS 'free text';
+COMMENT ON COLUMN segment.summary.size IS 'number of members';
+COMMENT ON COLUMN segment.summary.refreshed_at IS 'last full recomputation';
+COMMENT ON COLUMN segment.summary.entered_1d IS 'customers who entered in the last day';
+COMMENT ON COLUMN segment.summary.exited_1d IS 'customers who exited in the last day';
+
+CREATE VIEW segment.history AS
+	SELECT f.segment, f.customer_id,
+	       CASE WHEN f.entered THEN 'entered' ELSE 'exited' END AS change,
+	       f.at
+	  FROM segment.flips f;
+COMMENT ON VIEW segment.history IS 'every recorded membership change';
+COMMENT ON COLUMN segment.history.segment IS 'segment name';
+COMMENT ON COLUMN segment.history.customer_id IS 'customer key';
+COMMENT ON COLUMN segment.history.change IS 'entered or exited';
+COMMENT ON COLUMN segment.history.at IS 'when (the transaction''s start time)';

@@ -87,6 +87,7 @@ extern uint32 *SegmentSortKeys(uint32 *keys, size_t n, size_t *nunique);
 
 /* segment_io.c */
 extern uint32 SegmentCheckKey(int64 key);
+extern Datum segment_to_array(PG_FUNCTION_ARGS);
 
 /* segment.c */
 extern void _PG_init(void);

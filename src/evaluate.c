@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * evaluate.c
+ *	  Evaluating a compiled rule over customers, as the segment's owner.
+ *
+ * A rule runs with the rights of the segment's owner, never of whoever
+ * wrote the row that fired the trigger: the user id is switched for the
+ * evaluation, as for an index expression, with restricted operations.
+ *
+ * IDENTIFICATION
+ *	  src/evaluate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "segment.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(segment_evaluate);
+
+/* The schema a type lives in. */
+static Oid
+type_namespace(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	Oid			result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	result = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* Below this many keys, look them up by index; above it, scan. */
+#define EVALUATE_LOOKUP_MAX		10000
+
+/*
+ * segment._evaluate(customers regclass, key name, expression text,
+ *					 owner regrole, keys segment) RETURNS segment
+ *
+ * The customers among keys (all when keys is NULL) for whom the expression,
+ * written against alias c, is true.
+ */
+Datum
+segment_evaluate(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	const char *key;
+	char	   *expr;
+	Oid			owner;
+	char	   *relname;
+	const char *ext;
+	StringInfoData sql;
+	Oid			argtypes[1];
+	Datum		args[1];
+	int			nargs = 0;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			ret;
+	bool		isnull;
+	Datum		result;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		elog(ERROR, "segment._evaluate: unexpected null argument");
+	relid = PG_GETARG_OID(0);
+	key = quote_identifier(NameStr(*PG_GETARG_NAME(1)));
+	expr = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	owner = PG_GETARG_OID(3);
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+
+	/* our type, and so our functions, live in the schema of the result type */
+	ext = quote_identifier(get_namespace_name(type_namespace(get_func_rettype(fcinfo->flinfo->fn_oid))));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s.segment_agg(c.%s) FROM ONLY %s AS c WHERE ", ext, key, relname);
+	if (!PG_ARGISNULL(4))
+	{
+		SegmentView sv;
+
+		SegmentGetArgView(fcinfo, 4, &sv);
+		if (rf_cardinality(&sv.h) <= EVALUATE_LOOKUP_MAX)
+		{
+			/* a constant array: the planner can use the key's index */
+			argtypes[0] = INT8ARRAYOID;
+			args[0] = DirectFunctionCall1(segment_to_array, PG_GETARG_DATUM(4));
+			appendStringInfo(&sql, "c.%s OPERATOR(pg_catalog.=) ANY ($1) AND ", key);
+		}
+		else
+		{
+			argtypes[0] = get_fn_expr_argtype(fcinfo->flinfo, 4);
+			args[0] = PG_GETARG_DATUM(4);
+			appendStringInfo(&sql, "c.%s OPERATOR(%s.<@) $1 AND ", key, ext);
+		}
+		nargs = 1;
+	}
+	appendStringInfo(&sql, "(%s)", expr);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	ret = SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "rule evaluation failed: %s", SPI_result_code_string(ret));
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		result = PointerGetDatum(PG_DETOAST_DATUM_COPY(result));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	if (isnull)
+		PG_RETURN_SEGMENT_P(SegmentEmpty());
+	PG_RETURN_DATUM(result);
+}

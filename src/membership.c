@@ -1,0 +1,182 @@
+/*-------------------------------------------------------------------------
+ *
+ * membership.c
+ *	  Reading stored membership: segment.members(), in_segment(), chunks.
+ *
+ * A segment's membership is stored in segment.chunks, one row per 65,536
+ * keys (one roaring container), so that a change rewrites one small row and
+ * concurrent writers only meet on the same chunk.  members() puts the
+ * chunks back together: they are disjoint and ordered, so their containers
+ * are copied as they are.
+ *
+ * IDENTIFICATION
+ *	  src/membership.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "segment.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(segment_members);
+PG_FUNCTION_INFO_V1(segment_in_segment_placeholder);
+PG_FUNCTION_INFO_V1(segment_in_segment);
+PG_FUNCTION_INFO_V1(segment_split_chunks);
+
+/*
+ * The stored membership of a segment, assembled in the given context.
+ */
+static SegmentData *
+assemble_members(const char *name, MemoryContext target)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	SegmentWriter w;
+	MemoryContext old;
+	SegmentData *result;
+	int			ret;
+
+	args[0] = CStringGetTextDatum(name);
+	SPI_connect();
+	ret = SPI_execute_with_args("SELECT FROM segment.definitions WHERE name = $1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment \"%s\" does not exist", name)));
+
+	ret = SPI_execute_with_args("SELECT members FROM segment.chunks"
+								" WHERE segment = $1 ORDER BY chunk",
+								1, argtypes, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+
+	old = MemoryContextSwitchTo(target);
+	SegmentWriterInit(&w, 1024);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+		SegmentView sv;
+
+		if (isnull)
+			continue;
+		SegmentViewInit(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d)), &sv);
+		for (uint32 i = 0; i < sv.h.n; i++)
+		{
+			RfContainer c;
+
+			SegmentGetContainer(&sv, i, &c);
+			if (w.n > 0 && c.key <= w.keys[w.n - 1])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("membership chunks of segment \"%s\" overlap", name)));
+			SegmentWriterAddRaw(&w, &c);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	result = SegmentWriterFinish(&w);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return result;
+}
+
+/*
+ * segment.members(name): the members of a segment.
+ */
+Datum
+segment_members(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_SEGMENT_P(assemble_members(name, CurrentMemoryContext));
+}
+
+Datum
+segment_in_segment_placeholder(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("in_segment() can only be used in a segment rule")));
+	PG_RETURN_NULL();
+}
+
+/* What in_segment() keeps across the rows of one query. */
+typedef struct InSegmentCache
+{
+	char	   *name;
+	SegmentData *members;
+} InSegmentCache;
+
+/*
+ * segment.in_segment(name, key): is the customer a member?  STABLE, so the
+ * membership is read once per query and kept for every row.
+ */
+Datum
+segment_in_segment(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint32		key = SegmentCheckKey(PG_GETARG_INT64(1));
+	InSegmentCache *cache = (InSegmentCache *) fcinfo->flinfo->fn_extra;
+	SegmentView sv;
+	int64		i;
+	RfContainer c;
+
+	if (cache == NULL || strcmp(cache->name, name) != 0)
+	{
+		MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+
+		if (cache == NULL)
+			cache = MemoryContextAllocZero(mcxt, sizeof(InSegmentCache));
+		else
+		{
+			pfree(cache->name);
+			pfree(cache->members);
+		}
+		cache->members = assemble_members(name, mcxt);
+		cache->name = MemoryContextStrdup(mcxt, name);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+
+	SegmentViewInit((struct varlena *) cache->members, &sv);
+	i = rf_find_key(&sv.h, (uint16) (key >> 16));
+	if (i < 0)
+		PG_RETURN_BOOL(false);
+	SegmentGetContainer(&sv, (uint32) i, &c);
+	PG_RETURN_BOOL(rc_contains(&c, (uint16) key));
+}
+
+/*
+ * segment._split_chunks(segment) RETURNS TABLE (chunk int, members segment):
+ * one row per container, ascending.
+ */
+Datum
+segment_split_chunks(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SegmentView sv;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SegmentGetArgView(fcinfo, 0, &sv);
+	for (uint32 i = 0; i < sv.h.n; i++)
+	{
+		RfContainer c;
+		SegmentWriter w;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		SegmentGetContainer(&sv, i, &c);
+		SegmentWriterInit(&w, c.size);
+		SegmentWriterAddRaw(&w, &c);
+		values[0] = Int32GetDatum(c.key);
+		values[1] = PointerGetDatum(SegmentWriterFinish(&w));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
