@@ -387,9 +387,12 @@ SELECT pg_catalog.pg_extension_config_dump('segment.definitions', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.chunks', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.flips', '');
 
--- Reading membership goes through the functions and views below.
+-- Definitions are metadata anyone may see, like pg_class; membership and
+-- history are read through the functions and views below, which check
+-- the reader's rights.
 REVOKE ALL ON segment.customer_source, segment.event_sources, segment.definitions,
 	segment.chunks, segment.flips FROM PUBLIC;
+GRANT SELECT ON segment.customer_source, segment.event_sources, segment.definitions TO PUBLIC;
 
 --
 -- Live segments: internals (C)
@@ -410,18 +413,31 @@ CREATE FUNCTION segment._split_chunks(members segment, OUT chunk integer, OUT me
 CREATE FUNCTION segment._note_flips() RETURNS void
 	AS 'MODULE_PATHNAME', 'segment_note_flips' LANGUAGE C;
 
+-- Inside the SECURITY DEFINER functions below current_user is the
+-- extension's owner; the role that called them is the session's role, as
+-- changed by SET ROLE.
+CREATE FUNCTION segment._caller() RETURNS regrole
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN current_setting('role') = 'none' THEN session_user
+	            ELSE current_setting('role') END::regrole
+$$;
+
 CREATE FUNCTION segment.in_segment(name text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'segment_in_segment_placeholder' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION segment.in_segment(text) IS 'in a rule: is the customer a member of the named segment';
 
 CREATE FUNCTION segment.in_segment(name text, customer bigint) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'segment_in_segment' LANGUAGE C STABLE STRICT
-	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+	AS 'MODULE_PATHNAME', 'segment_in_segment' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION segment.in_segment(text, bigint) IS 'is the customer a member of the named segment';
 
 CREATE FUNCTION segment.members(name text) RETURNS segment
-	AS 'MODULE_PATHNAME', 'segment_members' LANGUAGE C STABLE STRICT
-	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+	AS 'MODULE_PATHNAME', 'segment_members' LANGUAGE C STABLE STRICT;
+
+CREATE FUNCTION segment._chunk_contains(name text, customer bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'segment_chunk_contains' LANGUAGE C STABLE STRICT;
+
+CREATE FUNCTION segment._can_read(owner regrole) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'segment_can_read' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION segment.members(text) IS 'the members of a segment';
 
 --
@@ -619,8 +635,9 @@ BEGIN
 			USING ERRCODE = 'duplicate_object',
 			      HINT = 'One customer table per database is tracked.';
 	END IF;
-	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
-		RAISE EXCEPTION 'permission denied for table %', tbl USING ERRCODE = 'insufficient_privilege';
+	IF NOT pg_catalog.pg_has_role(segment._caller(),
+	                              (SELECT relowner FROM pg_catalog.pg_class WHERE oid = tbl), 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
@@ -704,7 +721,7 @@ BEGIN
 			      HINT = 'Call segment.track_customers() first.';
 	END IF;
 	-- defining a segment needs the right to read its source
-	IF NOT pg_catalog.has_table_privilege(session_user, src.relid, 'SELECT') THEN
+	IF NOT pg_catalog.has_table_privilege(segment._caller(), src.relid, 'SELECT') THEN
 		RAISE EXCEPTION 'permission denied for table %', src.relid
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
@@ -723,7 +740,7 @@ BEGIN
 
 	INSERT INTO segment.definitions (name, kind, rule, expression, description, owner, columns,
 		depends_on, depth)
-	VALUES ("create".name, 'rule', rule, compiled.expression, description, session_user::regrole,
+	VALUES ("create".name, 'rule', rule, compiled.expression, description, segment._caller(),
 		compiled.columns, compiled.segments, depth);
 	UPDATE segment.customer_source
 	   SET watched_columns = ARRAY(SELECT DISTINCT c FROM segment.definitions d,
@@ -744,21 +761,25 @@ BEGIN
 		RAISE EXCEPTION 'members must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	INSERT INTO segment.definitions (name, kind, owner, refreshed_at)
-	VALUES (create_static.name, 'static', session_user::regrole, pg_catalog.now());
+	VALUES (create_static.name, 'static', segment._caller(), pg_catalog.now());
 	SELECT * INTO result FROM segment._apply(name, members, members);
 	RETURN result.entered;
 END
 $$;
 COMMENT ON FUNCTION segment.create_static(text, segment) IS 'define a segment from a fixed list of customers';
 
-CREATE FUNCTION segment._check_access(name text) RETURNS segment.definitions
+-- The definition of a segment the caller owns (or whose owner's rights it has).
+CREATE FUNCTION segment._check_owner(name text) RETURNS segment.definitions
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	d segment.definitions;
 BEGIN
-	SELECT * INTO d FROM segment.definitions df WHERE df.name = _check_access.name;
+	SELECT * INTO d FROM segment.definitions df WHERE df.name = _check_owner.name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(segment._caller(), d.owner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of segment "%"', name USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	RETURN d;
 END
@@ -770,10 +791,7 @@ DECLARE
 	d segment.definitions;
 	users text;
 BEGIN
-	d := segment._check_access(name);
-	IF NOT pg_catalog.pg_has_role(session_user, d.owner, 'USAGE') THEN
-		RAISE EXCEPTION 'must be owner of segment "%"', name USING ERRCODE = 'insufficient_privilege';
-	END IF;
+	d := segment._check_owner(name);
 	SELECT pg_catalog.string_agg(pg_catalog.quote_literal(df.name), ', ' ORDER BY df.name) INTO users
 	  FROM segment.definitions df WHERE drop.name = ANY (df.depends_on);
 	IF users IS NOT NULL THEN
@@ -795,7 +813,11 @@ RETURNS SETOF record
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF name IS NOT NULL THEN
-		PERFORM segment._check_access(name);
+		PERFORM segment._check_owner(name);
+	ELSIF EXISTS (SELECT FROM segment.definitions df
+	               WHERE NOT pg_catalog.pg_has_role(segment._caller(), df.owner, 'USAGE')) THEN
+		RAISE EXCEPTION 'must be owner of every segment to refresh them all'
+			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	RETURN QUERY SELECT * FROM segment._process(NULL, name);
 END
@@ -803,11 +825,10 @@ $$;
 COMMENT ON FUNCTION segment.refresh(text) IS 'recompute segments from scratch; returns who entered and exited';
 
 CREATE FUNCTION segment.of(customer bigint) RETURNS text[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT coalesce(array_agg(c.segment ORDER BY c.segment), '{}')
-	  FROM segment.chunks c
-	 WHERE c.chunk = (customer >> 16)::integer
-	   AND customer OPERATOR(@extschema@.<@) c.members
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(array_agg(d.name ORDER BY d.name), '{}')
+	  FROM segment.definitions d
+	 WHERE segment._can_read(d.owner) AND segment._chunk_contains(d.name, customer)
 $$;
 COMMENT ON FUNCTION segment.of(bigint) IS 'the segments a customer is in';
 
@@ -822,11 +843,12 @@ DECLARE
 	want @extschema@.segment;
 BEGIN
 	IF name IS NOT NULL THEN
-		PERFORM segment._check_access(name);
+		PERFORM segment._check_owner(name);
 	END IF;
 	SELECT * INTO src FROM segment.customer_source;
 	FOR d IN SELECT * FROM segment.definitions df
 	          WHERE df.kind = 'rule' AND (verify.name IS NULL OR df.name = verify.name)
+	            AND pg_catalog.pg_has_role(segment._caller(), df.owner, 'USAGE')
 	          ORDER BY df.name LOOP
 		have := segment.members(d.name);
 		want := segment._evaluate(src.relid, src.key_column, d.expression, d.owner, NULL);
@@ -845,19 +867,23 @@ COMMENT ON FUNCTION segment.verify(text) IS 'stored membership against a fresh e
 CREATE VIEW segment.membership AS
 	SELECT d.name AS segment, k AS customer_id
 	  FROM segment.definitions d
-	 CROSS JOIN LATERAL @extschema@.unnest(segment.members(d.name)) k;
+	 CROSS JOIN LATERAL @extschema@.unnest(segment.members(d.name)) k
+	 WHERE segment._can_read(d.owner);
 COMMENT ON VIEW segment.membership IS 'one row per segment and member; filter on segment to read one';
 COMMENT ON COLUMN segment.membership.segment IS 'segment name';
 COMMENT ON COLUMN segment.membership.customer_id IS 'customer key';
 
 CREATE VIEW segment.summary AS
 	SELECT d.name, d.kind, d.rule, d.description,
-	       @extschema@.cardinality(segment.members(d.name)) AS size,
+	       CASE WHEN segment._can_read(d.owner)
+	            THEN @extschema@.cardinality(segment.members(d.name)) END AS size,
 	       d.refreshed_at,
 	       (SELECT count(*) FROM segment.flips f
-	         WHERE f.segment = d.name AND f.entered AND f.at > pg_catalog.now() - interval '1 day') AS entered_1d,
+	         WHERE segment._can_read(d.owner) AND f.segment = d.name AND f.entered
+	           AND f.at > pg_catalog.now() - interval '1 day') AS entered_1d,
 	       (SELECT count(*) FROM segment.flips f
-	         WHERE f.segment = d.name AND NOT f.entered AND f.at > pg_catalog.now() - interval '1 day') AS exited_1d
+	         WHERE segment._can_read(d.owner) AND f.segment = d.name AND NOT f.entered
+	           AND f.at > pg_catalog.now() - interval '1 day') AS exited_1d
 	  FROM segment.definitions d;
 COMMENT ON VIEW segment.summary IS 'one row per segment: definition, size, recent changes';
 COMMENT ON COLUMN segment.summary.name IS 'segment name';
@@ -873,9 +899,32 @@ CREATE VIEW segment.history AS
 	SELECT f.segment, f.customer_id,
 	       CASE WHEN f.entered THEN 'entered' ELSE 'exited' END AS change,
 	       f.at
-	  FROM segment.flips f;
-COMMENT ON VIEW segment.history IS 'every recorded membership change';
+	  FROM segment.flips f
+	  JOIN segment.definitions d ON d.name = f.segment
+	 WHERE segment._can_read(d.owner);
+COMMENT ON VIEW segment.history IS 'every recorded membership change of the segments you may read';
 COMMENT ON COLUMN segment.history.segment IS 'segment name';
 COMMENT ON COLUMN segment.history.customer_id IS 'customer key';
 COMMENT ON COLUMN segment.history.change IS 'entered or exited';
 COMMENT ON COLUMN segment.history.at IS 'when (the transaction''s start time)';
+
+GRANT SELECT ON segment.membership, segment.summary, segment.history TO PUBLIC;
+
+-- Internal functions that write membership or run rules as their owner.
+REVOKE EXECUTE ON FUNCTION segment._apply(text, segment, segment),
+	segment._process(segment, text),
+	segment._evaluate(regclass, name, text, regrole, segment),
+	segment._note_flips() FROM PUBLIC;
+
+-- Dropping the tracked customer table stops tracking it.
+CREATE FUNCTION segment._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM segment.customer_source s
+	 USING pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objid = s.relid::oid
+	   AND o.objsubid = 0;
+END
+$$;
+CREATE EVENT TRIGGER segment_on_sql_drop ON sql_drop
+	EXECUTE FUNCTION segment._on_sql_drop();

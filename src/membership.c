@@ -16,16 +16,104 @@
  */
 #include "segment.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(segment_members);
 PG_FUNCTION_INFO_V1(segment_in_segment_placeholder);
 PG_FUNCTION_INFO_V1(segment_in_segment);
 PG_FUNCTION_INFO_V1(segment_split_chunks);
+PG_FUNCTION_INFO_V1(segment_chunk_contains);
+PG_FUNCTION_INFO_V1(segment_can_read);
+
+/*
+ * The role that owns the extension's catalog tables; membership is read as
+ * that role once the caller's right to read has been checked.
+ */
+static Oid
+catalog_owner(void)
+{
+	Oid			relid = get_relname_relid("chunks", get_namespace_oid("segment", false));
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "catalog table segment.chunks is missing");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Reading a segment needs SELECT on the customer table it is computed from,
+ * or the privileges of its owner.  Runs connected to SPI.
+ */
+static void
+check_read_access(const char *name, Oid reader)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Oid			owner;
+	Datum		relid;
+	int			ret;
+
+	args[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args("SELECT d.owner, s.relid FROM segment.definitions d"
+								" LEFT JOIN segment.customer_source s ON true"
+								" WHERE d.name = $1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment \"%s\" does not exist", name)));
+	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (has_privs_of_role(reader, owner))
+		return;
+	relid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull && pg_class_aclcheck(DatumGetObjectId(relid), reader, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for segment \"%s\"", name),
+			 errdetail("Reading a segment needs SELECT on the tracked customer table.")));
+}
+
+/*
+ * Connect to SPI as the catalog owner, after checking that the current user
+ * may read the segment.  Pair with read_end().
+ */
+static void
+read_begin(const char *name, Oid *save_userid, int *save_sec_context)
+{
+	Oid			reader = GetUserId();
+
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(catalog_owner(), *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	check_read_access(name, reader);
+}
+
+static void
+read_end(Oid save_userid, int save_sec_context)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
 
 /*
  * The stored membership of a segment, assembled in the given context.
@@ -38,19 +126,12 @@ assemble_members(const char *name, MemoryContext target)
 	SegmentWriter w;
 	MemoryContext old;
 	SegmentData *result;
+	Oid			save_userid;
+	int			save_sec_context;
 	int			ret;
 
+	read_begin(name, &save_userid, &save_sec_context);
 	args[0] = CStringGetTextDatum(name);
-	SPI_connect();
-	ret = SPI_execute_with_args("SELECT FROM segment.definitions WHERE name = $1",
-								1, argtypes, args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("segment \"%s\" does not exist", name)));
-
 	ret = SPI_execute_with_args("SELECT members FROM segment.chunks"
 								" WHERE segment = $1 ORDER BY chunk",
 								1, argtypes, args, NULL, true, 0);
@@ -83,8 +164,83 @@ assemble_members(const char *name, MemoryContext target)
 	}
 	result = SegmentWriterFinish(&w);
 	MemoryContextSwitchTo(old);
-	SPI_finish();
+	read_end(save_userid, save_sec_context);
 	return result;
+}
+
+/*
+ * segment._chunk_contains(name, customer): membership of one customer,
+ * reading only its chunk.
+ */
+Datum
+segment_chunk_contains(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint32		key = SegmentCheckKey(PG_GETARG_INT64(1));
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		found = false;
+	int			ret;
+
+	read_begin(name, &save_userid, &save_sec_context);
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum((int32) (key >> 16));
+	ret = SPI_execute_with_args("SELECT members FROM segment.chunks WHERE segment = $1 AND chunk = $2",
+								2, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		SegmentView sv;
+		int64		i;
+		RfContainer c;
+
+		SegmentViewInit(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d)), &sv);
+		i = rf_find_key(&sv.h, (uint16) (key >> 16));
+		if (i >= 0)
+		{
+			SegmentGetContainer(&sv, (uint32) i, &c);
+			found = rc_contains(&c, (uint16) key);
+		}
+	}
+	read_end(save_userid, save_sec_context);
+	PG_RETURN_BOOL(found);
+}
+
+/*
+ * segment._can_read(owner): may the current user read segments of this
+ * owner?  For listing segments without raising errors.
+ */
+Datum
+segment_can_read(PG_FUNCTION_ARGS)
+{
+	Oid			owner = PG_GETARG_OID(0);
+	Oid			reader = GetUserId();
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		result;
+	bool		isnull;
+	int			ret;
+
+	if (has_privs_of_role(reader, owner))
+		PG_RETURN_BOOL(true);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(catalog_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	ret = SPI_execute("SELECT relid FROM segment.customer_source", true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	result = SPI_processed == 1 &&
+		pg_class_aclcheck(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull)),
+						  reader, ACL_SELECT) == ACLCHECK_OK;
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	PG_RETURN_BOOL(result);
 }
 
 /*
