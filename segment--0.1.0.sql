@@ -370,16 +370,19 @@ CREATE TABLE segment.chunks (
 );
 COMMENT ON TABLE segment.chunks IS 'membership, one row per segment and 65,536 keys (key >> 16)';
 
+-- A bulk change of a million customers is a few rows here, not a million:
+-- one row per segment, chunk and statement, with who entered and who exited.
 CREATE TABLE segment.flips (
 	segment text NOT NULL,
-	customer_id bigint NOT NULL,
-	entered boolean NOT NULL,
+	chunk integer NOT NULL,
+	entered segment NOT NULL,
+	exited segment NOT NULL,
 	at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
 CREATE INDEX flips_xid ON segment.flips (xid);
 CREATE INDEX flips_segment_at ON segment.flips (segment, at);
-COMMENT ON TABLE segment.flips IS 'every membership change: who entered or exited which segment, when';
+COMMENT ON TABLE segment.flips IS 'membership changes: per segment, chunk and statement, who entered and who exited';
 
 SELECT pg_catalog.pg_extension_config_dump('segment.customer_source', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.event_sources', '');
@@ -402,16 +405,16 @@ CREATE FUNCTION segment._compile_rule(customers regclass, key name, rule text,
 	OUT expression text, OUT columns name[], OUT segments text[])
 	AS 'MODULE_PATHNAME', 'segment_compile_rule' LANGUAGE C STRICT;
 
-CREATE FUNCTION segment._evaluate(customers regclass, key name, expression text,
-	owner regrole, keys segment) RETURNS segment
+CREATE FUNCTION segment._evaluate(customers regclass, key name, expressions text[],
+	owner regrole, keys segment) RETURNS segment[]
 	AS 'MODULE_PATHNAME', 'segment_evaluate' LANGUAGE C;
 
 CREATE FUNCTION segment._split_chunks(members segment, OUT chunk integer, OUT members segment)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'segment_split_chunks' LANGUAGE C IMMUTABLE STRICT;
 
-CREATE FUNCTION segment._note_flips() RETURNS void
-	AS 'MODULE_PATHNAME', 'segment_note_flips' LANGUAGE C;
+CREATE FUNCTION segment._note_flips(extension_schema name) RETURNS void
+	AS 'MODULE_PATHNAME', 'segment_note_flips' LANGUAGE C STRICT;
 
 -- Inside the SECURITY DEFINER functions below current_user is the
 -- extension's owner; the role that called them is the session's role, as
@@ -480,30 +483,32 @@ BEGIN
 		UPDATE segment.chunks c
 		   SET members = (cur OPERATOR(@extschema@.-) went) OPERATOR(@extschema@.|) came
 		 WHERE c.segment = seg AND c.chunk = ch;
-		INSERT INTO segment.flips (segment, customer_id, entered)
-		SELECT seg, k, true FROM @extschema@.unnest(came) k
-		UNION ALL
-		SELECT seg, k, false FROM @extschema@.unnest(went) k;
+		INSERT INTO segment.flips (segment, chunk, entered, exited) VALUES (seg, ch, came, went);
 		entered := entered + @extschema@.cardinality(came);
 		exited := exited + @extschema@.cardinality(went);
 	END LOOP;
 	IF entered + exited > 0 THEN
-		PERFORM segment._note_flips();
+		PERFORM segment._note_flips('@extschema@');
 	END IF;
 END
 $$;
 
 -- Re-evaluate every segment for the customers in affected (all customers
--- when NULL), in dependency order.  Deleted customers leave every segment.
+-- when NULL): rules in dependency order, one scan for all the rules of one
+-- depth and owner, then static lists, which only lose customers that no
+-- longer exist.  This order is the order chunk rows are locked in.
 CREATE FUNCTION segment._process(affected segment, only_segment text DEFAULT NULL,
 	OUT segment text, OUT entered bigint, OUT exited bigint)
 RETURNS SETOF record
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	src segment.customer_source;
-	d segment.definitions;
+	grp record;
+	results @extschema@.segment[];
 	keys @extschema@.segment;
 	fresh @extschema@.segment;
+	existing @extschema@.segment;
+	i integer;
 	e bigint;
 	x bigint;
 BEGIN
@@ -511,36 +516,42 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
-	FOR d IN SELECT * FROM segment.definitions df
-	          WHERE only_segment IS NULL OR df.name = only_segment
-	          ORDER BY df.depth, df.name LOOP
-		keys := affected;
-		IF d.kind = 'rule' THEN
+	FOR grp IN SELECT df.depth, df.owner,
+	                  array_agg(df.name ORDER BY df.name) AS names,
+	                  array_agg(df.expression ORDER BY df.name) AS expressions
+	             FROM segment.definitions df
+	            WHERE df.kind = 'rule' AND (only_segment IS NULL OR df.name = only_segment)
+	            GROUP BY df.depth, df.owner
+	            ORDER BY df.depth, df.owner LOOP
+		results := segment._evaluate(src.relid, src.key_column, grp.expressions, grp.owner, affected);
+		FOR i IN 1 .. pg_catalog.array_length(grp.names, 1) LOOP
+			fresh := results[i];
+			keys := coalesce(affected, fresh OPERATOR(@extschema@.|) segment.members(grp.names[i]));
+			SELECT a.entered, a.exited INTO e, x FROM segment._apply(grp.names[i], keys, fresh) a;
 			IF affected IS NULL THEN
-				-- everyone: current members and whoever the rule selects now
-				fresh := segment._evaluate(src.relid, src.key_column, d.expression, d.owner, NULL);
-				keys := fresh OPERATOR(@extschema@.|) segment.members(d.name);
-			ELSE
-				fresh := segment._evaluate(src.relid, src.key_column, d.expression, d.owner, keys);
+				UPDATE segment.definitions SET refreshed_at = pg_catalog.now()
+				 WHERE name = grp.names[i];
 			END IF;
-			UPDATE segment.definitions SET refreshed_at = pg_catalog.now()
-			 WHERE name = d.name AND affected IS NULL;
-		ELSE
-			-- static lists only lose customers that no longer exist
-			IF affected IS NULL THEN
-				CONTINUE;
-			END IF;
-			EXECUTE pg_catalog.format(
-				'SELECT coalesce(%1$s.segment_agg(c.%2$I), ''{}'') '
-				'FROM ONLY %3$s c WHERE c.%2$I OPERATOR(%1$s.<@) $1',
-				'@extschema@', src.key_column, src.relid)
-			USING keys INTO fresh;
-			fresh := segment.members(d.name) OPERATOR(@extschema@.&) fresh;
-		END IF;
-		SELECT a.entered, a.exited INTO e, x FROM segment._apply(d.name, keys, fresh) a;
-		segment := d.name;
-		entered := e;
-		exited := x;
+			segment := grp.names[i];
+			entered := e;
+			exited := x;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+
+	IF affected IS NULL OR NOT EXISTS (SELECT FROM segment.definitions WHERE kind = 'static') THEN
+		RETURN;
+	END IF;
+	EXECUTE pg_catalog.format(
+		'SELECT coalesce(%1$s.segment_agg(c.%2$I), ''{}'') '
+		'FROM ONLY %3$s c WHERE c.%2$I OPERATOR(%1$s.<@) $1',
+		'@extschema@', src.key_column, src.relid)
+	USING affected INTO existing;
+	FOR segment IN SELECT df.name FROM segment.definitions df
+	                WHERE df.kind = 'static' AND (only_segment IS NULL OR df.name = only_segment)
+	                ORDER BY df.name LOOP
+		fresh := segment.members(segment) OPERATOR(@extschema@.&) existing;
+		SELECT a.entered, a.exited INTO entered, exited FROM segment._apply(segment, affected, fresh) a;
 		RETURN NEXT;
 	END LOOP;
 END
@@ -851,7 +862,7 @@ BEGIN
 	            AND pg_catalog.pg_has_role(segment._caller(), df.owner, 'USAGE')
 	          ORDER BY df.name LOOP
 		have := segment.members(d.name);
-		want := segment._evaluate(src.relid, src.key_column, d.expression, d.owner, NULL);
+		want := (segment._evaluate(src.relid, src.key_column, ARRAY[d.expression], d.owner, NULL))[1];
 		RETURN QUERY
 			SELECT d.name, k, k OPERATOR(@extschema@.<@) have, k OPERATOR(@extschema@.<@) want
 			  FROM @extschema@.unnest(have OPERATOR(@extschema@.#) want) k;
@@ -878,11 +889,11 @@ CREATE VIEW segment.summary AS
 	       CASE WHEN segment._can_read(d.owner)
 	            THEN @extschema@.cardinality(segment.members(d.name)) END AS size,
 	       d.refreshed_at,
-	       (SELECT count(*) FROM segment.flips f
-	         WHERE segment._can_read(d.owner) AND f.segment = d.name AND f.entered
+	       (SELECT coalesce(sum(@extschema@.cardinality(f.entered)), 0)::bigint FROM segment.flips f
+	         WHERE segment._can_read(d.owner) AND f.segment = d.name
 	           AND f.at > pg_catalog.now() - interval '1 day') AS entered_1d,
-	       (SELECT count(*) FROM segment.flips f
-	         WHERE segment._can_read(d.owner) AND f.segment = d.name AND NOT f.entered
+	       (SELECT coalesce(sum(@extschema@.cardinality(f.exited)), 0)::bigint FROM segment.flips f
+	         WHERE segment._can_read(d.owner) AND f.segment = d.name
 	           AND f.at > pg_catalog.now() - interval '1 day') AS exited_1d
 	  FROM segment.definitions d;
 COMMENT ON VIEW segment.summary IS 'one row per segment: definition, size, recent changes';
@@ -896,11 +907,13 @@ COMMENT ON COLUMN segment.summary.entered_1d IS 'customers who entered in the la
 COMMENT ON COLUMN segment.summary.exited_1d IS 'customers who exited in the last day';
 
 CREATE VIEW segment.history AS
-	SELECT f.segment, f.customer_id,
-	       CASE WHEN f.entered THEN 'entered' ELSE 'exited' END AS change,
-	       f.at
+	SELECT f.segment, k.customer_id, k.change, f.at
 	  FROM segment.flips f
 	  JOIN segment.definitions d ON d.name = f.segment
+	 CROSS JOIN LATERAL (
+		SELECT e AS customer_id, 'entered'::text AS change FROM @extschema@.unnest(f.entered) e
+		UNION ALL
+		SELECT x, 'exited' FROM @extschema@.unnest(f.exited) x) k
 	 WHERE segment._can_read(d.owner);
 COMMENT ON VIEW segment.history IS 'every recorded membership change of the segments you may read';
 COMMENT ON COLUMN segment.history.segment IS 'segment name';
@@ -913,8 +926,8 @@ GRANT SELECT ON segment.membership, segment.summary, segment.history TO PUBLIC;
 -- Internal functions that write membership or run rules as their owner.
 REVOKE EXECUTE ON FUNCTION segment._apply(text, segment, segment),
 	segment._process(segment, text),
-	segment._evaluate(regclass, name, text, regrole, segment),
-	segment._note_flips() FROM PUBLIC;
+	segment._evaluate(regclass, name, text[], regrole, segment),
+	segment._note_flips(name) FROM PUBLIC;
 
 -- Dropping the tracked customer table stops tracking it.
 CREATE FUNCTION segment._on_sql_drop() RETURNS event_trigger

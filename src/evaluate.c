@@ -18,6 +18,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -42,21 +43,25 @@ type_namespace(Oid typid)
 #define EVALUATE_LOOKUP_MAX		10000
 
 /*
- * segment._evaluate(customers regclass, key name, expression text,
- *					 owner regrole, keys segment) RETURNS segment
+ * segment._evaluate(customers regclass, key name, expressions text[],
+ *					 owner regrole, keys segment) RETURNS segment[]
  *
- * The customers among keys (all when keys is NULL) for whom the expression,
- * written against alias c, is true.
+ * For each expression, written against alias c, the customers among keys
+ * (all when keys is NULL) for whom it is true.  One scan serves all
+ * expressions: each is a FILTER of its own aggregate.
  */
 Datum
 segment_evaluate(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	const char *key;
-	char	   *expr;
+	ArrayType  *exprs;
+	Datum	   *expr_datums;
+	int			nexprs;
 	Oid			owner;
 	char	   *relname;
 	const char *ext;
+	Oid			segtype;
 	StringInfoData sql;
 	Oid			argtypes[1];
 	Datum		args[1];
@@ -64,24 +69,29 @@ segment_evaluate(PG_FUNCTION_ARGS)
 	Oid			save_userid;
 	int			save_sec_context;
 	int			ret;
-	bool		isnull;
-	Datum		result;
+	Datum	   *results;
 	MemoryContext caller = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		elog(ERROR, "segment._evaluate: unexpected null argument");
 	relid = PG_GETARG_OID(0);
 	key = quote_identifier(NameStr(*PG_GETARG_NAME(1)));
-	expr = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	exprs = PG_GETARG_ARRAYTYPE_P(2);
 	owner = PG_GETARG_OID(3);
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
+	deconstruct_array(exprs, TEXTOID, -1, false, TYPALIGN_INT, &expr_datums, NULL, &nexprs);
 
-	/* our type, and so our functions, live in the schema of the result type */
-	ext = quote_identifier(get_namespace_name(type_namespace(get_func_rettype(fcinfo->flinfo->fn_oid))));
+	/* our type, and so our functions, live in the schema of the result's elements */
+	segtype = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
+	ext = quote_identifier(get_namespace_name(type_namespace(segtype)));
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s.segment_agg(c.%s) FROM ONLY %s AS c WHERE ", ext, key, relname);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < nexprs; i++)
+		appendStringInfo(&sql, "%s%s.segment_agg(c.%s) FILTER (WHERE %s)",
+						 i > 0 ? ", " : "", ext, key, TextDatumGetCString(expr_datums[i]));
+	appendStringInfo(&sql, " FROM ONLY %s AS c", relname);
 	if (!PG_ARGISNULL(4))
 	{
 		SegmentView sv;
@@ -92,17 +102,16 @@ segment_evaluate(PG_FUNCTION_ARGS)
 			/* a constant array: the planner can use the key's index */
 			argtypes[0] = INT8ARRAYOID;
 			args[0] = DirectFunctionCall1(segment_to_array, PG_GETARG_DATUM(4));
-			appendStringInfo(&sql, "c.%s OPERATOR(pg_catalog.=) ANY ($1) AND ", key);
+			appendStringInfo(&sql, " WHERE c.%s OPERATOR(pg_catalog.=) ANY ($1)", key);
 		}
 		else
 		{
-			argtypes[0] = get_fn_expr_argtype(fcinfo->flinfo, 4);
+			argtypes[0] = segtype;
 			args[0] = PG_GETARG_DATUM(4);
-			appendStringInfo(&sql, "c.%s OPERATOR(%s.<@) $1 AND ", key, ext);
+			appendStringInfo(&sql, " WHERE c.%s OPERATOR(%s.<@) $1", key, ext);
 		}
 		nargs = 1;
 	}
-	appendStringInfo(&sql, "(%s)", expr);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -111,18 +120,20 @@ segment_evaluate(PG_FUNCTION_ARGS)
 	ret = SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "rule evaluation failed: %s", SPI_result_code_string(ret));
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
+
+	results = MemoryContextAlloc(caller, Max(nexprs, 1) * sizeof(Datum));
+	for (int i = 0; i < nexprs; i++)
 	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
-		result = PointerGetDatum(PG_DETOAST_DATUM_COPY(result));
+		results[i] = isnull ? PointerGetDatum(SegmentEmpty())
+			: PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
-	if (isnull)
-		PG_RETURN_SEGMENT_P(SegmentEmpty());
-	PG_RETURN_DATUM(result);
+	PG_RETURN_ARRAYTYPE_P(construct_array(results, nexprs, segtype, -1, false, TYPALIGN_INT));
 }

@@ -26,22 +26,26 @@ PG_FUNCTION_INFO_V1(segment_note_flips);
 
 static bool callback_registered = false;
 static bool flips_pending = false;
+static char extension_schema[NAMEDATALEN * 2 + 3];	/* quoted */
 
 static void
 send_summary(void)
 {
 	int			ret;
+	char	   *sql;
+
+	sql = psprintf("SELECT pg_catalog.json_object_agg(segment, pg_catalog.json_build_object("
+				   "'entered', entered, 'exited', exited) ORDER BY segment)::text"
+				   " FROM (SELECT segment, sum(%1$s.cardinality(entered))::bigint AS entered,"
+				   " sum(%1$s.cardinality(exited))::bigint AS exited"
+				   " FROM segment.flips WHERE xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id()"
+				   " GROUP BY segment) s",
+				   extension_schema);
 
 	/* pre-commit runs outside any statement: queries need a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	ret = SPI_execute("SELECT pg_catalog.json_object_agg(segment, pg_catalog.json_build_object("
-					  "'entered', entered, 'exited', exited) ORDER BY segment)::text"
-					  " FROM (SELECT segment, count(*) FILTER (WHERE entered) AS entered,"
-					  " count(*) FILTER (WHERE NOT entered) AS exited"
-					  " FROM segment.flips WHERE xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id()"
-					  " GROUP BY segment) s",
-					  true, 1);
+	ret = SPI_execute(sql, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
@@ -80,11 +84,13 @@ segment_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * segment._note_flips(): this transaction recorded flips.
+ * segment._note_flips(extension_schema): this transaction recorded flips.
  */
 Datum
 segment_note_flips(PG_FUNCTION_ARGS)
 {
+	strlcpy(extension_schema, quote_identifier(NameStr(*PG_GETARG_NAME(0))),
+			sizeof(extension_schema));
 	if (!callback_registered)
 	{
 		RegisterXactCallback(segment_xact_callback, NULL);
