@@ -701,6 +701,115 @@ END
 $$;
 COMMENT ON FUNCTION segment.track_customers(regclass, name) IS 'track the customer table whose rows rules read';
 
+-- Event DML re-evaluates the customers whose events changed.
+CREATE FUNCTION segment._events_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	keys @extschema@.segment;
+	parts text[] := '{}';
+BEGIN
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		parts := parts || pg_catalog.format('SELECT %I FROM segment_new_rows', TG_ARGV[0]);
+	END IF;
+	IF TG_OP IN ('DELETE', 'UPDATE') THEN
+		parts := parts || pg_catalog.format('SELECT %I FROM segment_old_rows', TG_ARGV[0]);
+	END IF;
+	EXECUTE pg_catalog.format('SELECT %s.segment_agg(k) FROM (%s) e(k)',
+		'@extschema@', pg_catalog.array_to_string(parts, ' UNION ALL ')) INTO keys;
+	IF keys IS NOT NULL THEN
+		PERFORM segment._process(keys);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION segment._events_truncated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	everyone @extschema@.segment;
+	src segment.customer_source;
+BEGIN
+	SELECT * INTO src FROM segment.customer_source;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE pg_catalog.format('SELECT %s.segment_agg(%I) FROM ONLY %s',
+		'@extschema@', src.key_column, src.relid) INTO everyone;
+	IF everyone IS NOT NULL THEN
+		PERFORM segment._process(everyone);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION segment.track_events(tbl regclass, customer name, at name,
+	amount name DEFAULT NULL, kind name DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	col name;
+	typ regtype;
+	bad bigint;
+BEGIN
+	IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(segment._caller(),
+	                              (SELECT relowner FROM pg_catalog.pg_class WHERE oid = tbl), 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF EXISTS (SELECT FROM segment.event_sources WHERE relid = tbl) THEN
+		RAISE EXCEPTION 'table % is already tracked', tbl USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF EXISTS (SELECT FROM segment.customer_source WHERE relid = tbl) THEN
+		RAISE EXCEPTION 'table % is the tracked customer table', tbl USING ERRCODE = 'duplicate_object';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[customer, at, amount, kind] LOOP
+		CONTINUE WHEN col IS NULL;
+		SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+				USING ERRCODE = 'undefined_column';
+		END IF;
+		IF col = customer AND typ NOT IN ('int2', 'int4', 'int8') THEN
+			RAISE EXCEPTION 'customer column "%" must be smallint, integer or bigint, not %', col, typ
+				USING ERRCODE = 'datatype_mismatch';
+		ELSIF col = at AND typ NOT IN ('timestamptz', 'timestamp', 'date') THEN
+			RAISE EXCEPTION 'time column "%" must be timestamptz, timestamp or date, not %', col, typ
+				USING ERRCODE = 'datatype_mismatch';
+		ELSIF col = amount AND typ NOT IN ('int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'money') THEN
+			RAISE EXCEPTION 'amount column "%" must be numeric, not %', col, typ
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+	END LOOP;
+	EXECUTE pg_catalog.format('SELECT %1$I FROM ONLY %2$s WHERE %1$I < 0 OR %1$I > 4294967295 LIMIT 1',
+		customer, tbl) INTO bad;
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'customer key % is out of range', bad
+			USING ERRCODE = 'numeric_value_out_of_range',
+			      DETAIL = 'Customer keys must be integers between 0 and 4294967295.';
+	END IF;
+
+	INSERT INTO segment.event_sources VALUES (tbl, customer, at, amount, kind);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_events_inserted AFTER INSERT ON %s '
+		'REFERENCING NEW TABLE AS segment_new_rows FOR EACH STATEMENT '
+		'EXECUTE FUNCTION segment._events_changed(%L)', tbl, customer);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_events_updated AFTER UPDATE ON %s '
+		'REFERENCING OLD TABLE AS segment_old_rows NEW TABLE AS segment_new_rows '
+		'FOR EACH STATEMENT EXECUTE FUNCTION segment._events_changed(%L)', tbl, customer);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_events_deleted AFTER DELETE ON %s '
+		'REFERENCING OLD TABLE AS segment_old_rows FOR EACH STATEMENT '
+		'EXECUTE FUNCTION segment._events_changed(%L)', tbl, customer);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER segment_events_truncated AFTER TRUNCATE ON %s '
+		'FOR EACH STATEMENT EXECUTE FUNCTION segment._events_truncated()', tbl);
+END
+$$;
+COMMENT ON FUNCTION segment.track_events(regclass, name, name, name, name) IS 'track an event table: its changes re-evaluate the customers they concern';
+
 CREATE FUNCTION segment._check_name(name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -929,11 +1038,15 @@ REVOKE EXECUTE ON FUNCTION segment._apply(text, segment, segment),
 	segment._evaluate(regclass, name, text[], regrole, segment),
 	segment._note_flips(name) FROM PUBLIC;
 
--- Dropping the tracked customer table stops tracking it.
+-- Dropping a tracked table stops tracking it.
 CREATE FUNCTION segment._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	DELETE FROM segment.customer_source s
+	 USING pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objid = s.relid::oid
+	   AND o.objsubid = 0;
+	DELETE FROM segment.event_sources s
 	 USING pg_catalog.pg_event_trigger_dropped_objects() o
 	 WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objid = s.relid::oid
 	   AND o.objsubid = 0;
