@@ -516,6 +516,11 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
+	-- A full evaluation must not miss a change committed while it runs:
+	-- writers wait for it, and it waits for writers in flight.
+	IF affected IS NULL THEN
+		EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE MODE', src.relid);
+	END IF;
 	FOR grp IN SELECT df.depth, df.owner,
 	                  array_agg(df.name ORDER BY df.name) AS names,
 	                  array_agg(df.expression ORDER BY df.name) AS expressions
