@@ -447,47 +447,60 @@ COMMENT ON FUNCTION segment.members(text) IS 'the members of a segment';
 -- Live segments: applying changes
 --
 
--- Make the stored membership of seg agree with new_members on the keys in
--- affected: chunk by chunk, ascending, each row locked before it is read, so
--- that concurrent transactions take chunk locks in one order.
-CREATE FUNCTION segment._apply(seg text, affected segment, new_members segment,
-	OUT entered bigint, OUT exited bigint)
+-- Make the stored membership of each named segment agree with its fresh
+-- members on the keys in affected.  Every chunk row involved is locked
+-- before it is read, in (segment, chunk) order; _process calls this level
+-- by level, so all transactions lock in (depth, segment, chunk) order and
+-- cannot deadlock on these rows.  One statement per step, whatever the
+-- number of segments and chunks.
+CREATE FUNCTION segment._apply(names text[], affected segment, fresh segment[],
+	OUT segment text, OUT entered bigint, OUT exited bigint)
+RETURNS SETOF record
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	ch integer;
-	part @extschema@.segment;
-	cur @extschema@.segment;
-	new_part @extschema@.segment;
-	came @extschema@.segment;
-	went @extschema@.segment;
 BEGIN
-	entered := 0;
-	exited := 0;
-	FOR ch, part IN SELECT s.chunk, s.members FROM segment._split_chunks(affected) s LOOP
-		new_part := @extschema@.slice(new_members, ch::bigint << 16, (ch::bigint << 16) + 65535);
-		SELECT c.members INTO cur FROM segment.chunks c
-		 WHERE c.segment = seg AND c.chunk = ch FOR UPDATE;
-		IF NOT FOUND THEN
-			IF @extschema@.cardinality(new_part) = 0 THEN
-				CONTINUE;
-			END IF;
-			INSERT INTO segment.chunks VALUES (seg, ch, '{}') ON CONFLICT DO NOTHING;
-			SELECT c.members INTO cur FROM segment.chunks c
-			 WHERE c.segment = seg AND c.chunk = ch FOR UPDATE;
-		END IF;
-		came := new_part OPERATOR(@extschema@.-) cur;
-		went := (cur OPERATOR(@extschema@.&) part) OPERATOR(@extschema@.-) new_part;
-		IF @extschema@.cardinality(came) = 0 AND @extschema@.cardinality(went) = 0 THEN
-			CONTINUE;
-		END IF;
+	-- chunk rows that will gain members must exist to be locked
+	INSERT INTO segment.chunks (segment, chunk, members)
+	SELECT n.name, k.chunk, '{}'
+	  FROM unnest(names, fresh) n(name, fresh), segment._split_chunks(affected) k
+	 WHERE @extschema@.intersection_cardinality(n.fresh, k.members) > 0
+	 ORDER BY 1, 2
+	ON CONFLICT DO NOTHING;
+
+	PERFORM FROM segment.chunks c
+	  JOIN unnest(names) n(name) ON c.segment = n.name
+	  JOIN segment._split_chunks(affected) k ON c.chunk = k.chunk
+	 ORDER BY c.segment, c.chunk
+	   FOR UPDATE OF c;
+
+	RETURN QUERY
+	WITH part AS (
+		SELECT n.name, k.chunk, k.members AS keys,
+		       n.fresh OPERATOR(@extschema@.&) k.members AS fresh
+		  FROM unnest(names, fresh) n(name, fresh), segment._split_chunks(affected) k),
+	delta AS (
+		SELECT part.name, part.chunk, c.members AS cur,
+		       part.fresh OPERATOR(@extschema@.-) c.members AS came,
+		       (c.members OPERATOR(@extschema@.&) part.keys) OPERATOR(@extschema@.-) part.fresh AS went
+		  FROM part JOIN segment.chunks c ON c.segment = part.name AND c.chunk = part.chunk),
+	changed AS (
 		UPDATE segment.chunks c
-		   SET members = (cur OPERATOR(@extschema@.-) went) OPERATOR(@extschema@.|) came
-		 WHERE c.segment = seg AND c.chunk = ch;
-		INSERT INTO segment.flips (segment, chunk, entered, exited) VALUES (seg, ch, came, went);
-		entered := entered + @extschema@.cardinality(came);
-		exited := exited + @extschema@.cardinality(went);
-	END LOOP;
-	IF entered + exited > 0 THEN
+		   SET members = (delta.cur OPERATOR(@extschema@.-) delta.went) OPERATOR(@extschema@.|) delta.came
+		  FROM delta
+		 WHERE c.segment = delta.name AND c.chunk = delta.chunk
+		   AND (@extschema@.cardinality(delta.came) > 0 OR @extschema@.cardinality(delta.went) > 0)
+		RETURNING delta.name, delta.chunk, delta.came, delta.went),
+	recorded AS (
+		INSERT INTO segment.flips (segment, chunk, entered, exited)
+		SELECT changed.name, changed.chunk, changed.came, changed.went FROM changed)
+	SELECT n.name,
+	       coalesce(sum(@extschema@.cardinality(changed.came)), 0)::bigint,
+	       coalesce(sum(@extschema@.cardinality(changed.went)), 0)::bigint
+	  FROM unnest(names) n(name)
+	  LEFT JOIN changed ON changed.name = n.name
+	 GROUP BY n.name
+	 ORDER BY n.name;
+
+	IF EXISTS (SELECT FROM segment.flips f WHERE f.xid = pg_catalog.pg_current_xact_id()) THEN
 		PERFORM segment._note_flips('@extschema@');
 	END IF;
 END
@@ -496,7 +509,7 @@ $$;
 -- Re-evaluate every segment for the customers in affected (all customers
 -- when NULL): rules in dependency order, one scan for all the rules of one
 -- depth and owner, then static lists, which only lose customers that no
--- longer exist.  This order is the order chunk rows are locked in.
+-- longer exist.
 CREATE FUNCTION segment._process(affected segment, only_segment text DEFAULT NULL,
 	OUT segment text, OUT entered bigint, OUT exited bigint)
 RETURNS SETOF record
@@ -504,13 +517,11 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	src segment.customer_source;
 	grp record;
+	names text[];
 	results @extschema@.segment[];
 	keys @extschema@.segment;
-	fresh @extschema@.segment;
 	existing @extschema@.segment;
-	i integer;
-	e bigint;
-	x bigint;
+	lvl integer;
 BEGIN
 	SELECT * INTO src FROM segment.customer_source;
 	IF NOT FOUND THEN
@@ -521,27 +532,33 @@ BEGIN
 	IF affected IS NULL THEN
 		EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE MODE', src.relid);
 	END IF;
-	FOR grp IN SELECT df.depth, df.owner,
-	                  array_agg(df.name ORDER BY df.name) AS names,
-	                  array_agg(df.expression ORDER BY df.name) AS expressions
-	             FROM segment.definitions df
+
+	FOR lvl IN SELECT DISTINCT df.depth FROM segment.definitions df
 	            WHERE df.kind = 'rule' AND (only_segment IS NULL OR df.name = only_segment)
-	            GROUP BY df.depth, df.owner
-	            ORDER BY df.depth, df.owner LOOP
-		results := segment._evaluate(src.relid, src.key_column, grp.expressions, grp.owner, affected);
-		FOR i IN 1 .. pg_catalog.array_length(grp.names, 1) LOOP
-			fresh := results[i];
-			keys := coalesce(affected, fresh OPERATOR(@extschema@.|) segment.members(grp.names[i]));
-			SELECT a.entered, a.exited INTO e, x FROM segment._apply(grp.names[i], keys, fresh) a;
-			IF affected IS NULL THEN
-				UPDATE segment.definitions SET refreshed_at = pg_catalog.now()
-				 WHERE name = grp.names[i];
-			END IF;
-			segment := grp.names[i];
-			entered := e;
-			exited := x;
-			RETURN NEXT;
+	            ORDER BY 1 LOOP
+		names := '{}';
+		results := '{}';
+		FOR grp IN SELECT array_agg(df.name ORDER BY df.name) AS names,
+		                  array_agg(df.expression ORDER BY df.name) AS expressions, df.owner
+		             FROM segment.definitions df
+		            WHERE df.kind = 'rule' AND df.depth = lvl
+		              AND (only_segment IS NULL OR df.name = only_segment)
+		            GROUP BY df.owner LOOP
+			names := names || grp.names;
+			results := results ||
+				segment._evaluate(src.relid, src.key_column, grp.expressions, grp.owner, affected);
 		END LOOP;
+		IF affected IS NULL THEN
+			-- everyone: whoever the rules select now, and the current members
+			SELECT @extschema@.union_agg(m) INTO keys
+			  FROM (SELECT unnest(results) UNION ALL
+			        SELECT segment.members(n) FROM unnest(names) n) u(m);
+			UPDATE segment.definitions df SET refreshed_at = pg_catalog.now()
+			 WHERE df.name = ANY (names);
+		ELSE
+			keys := affected;
+		END IF;
+		RETURN QUERY SELECT * FROM segment._apply(names, keys, results);
 	END LOOP;
 
 	IF affected IS NULL OR NOT EXISTS (SELECT FROM segment.definitions WHERE kind = 'static') THEN
@@ -552,13 +569,14 @@ BEGIN
 		'FROM ONLY %3$s c WHERE c.%2$I OPERATOR(%1$s.<@) $1',
 		'@extschema@', src.key_column, src.relid)
 	USING affected INTO existing;
-	FOR segment IN SELECT df.name FROM segment.definitions df
-	                WHERE df.kind = 'static' AND (only_segment IS NULL OR df.name = only_segment)
-	                ORDER BY df.name LOOP
-		fresh := segment.members(segment) OPERATOR(@extschema@.&) existing;
-		SELECT a.entered, a.exited INTO entered, exited FROM segment._apply(segment, affected, fresh) a;
-		RETURN NEXT;
-	END LOOP;
+	SELECT array_agg(df.name ORDER BY df.name),
+	       array_agg(segment.members(df.name) OPERATOR(@extschema@.&) existing ORDER BY df.name)
+	  INTO names, results
+	  FROM segment.definitions df
+	 WHERE df.kind = 'static' AND (only_segment IS NULL OR df.name = only_segment);
+	IF names IS NOT NULL THEN
+		RETURN QUERY SELECT * FROM segment._apply(names, affected, results);
+	END IF;
 END
 $$;
 
@@ -887,7 +905,7 @@ BEGIN
 	END IF;
 	INSERT INTO segment.definitions (name, kind, owner, refreshed_at)
 	VALUES (create_static.name, 'static', segment._caller(), pg_catalog.now());
-	SELECT * INTO result FROM segment._apply(name, members, members);
+	SELECT * INTO result FROM segment._apply(ARRAY[name], members, ARRAY[members]);
 	RETURN result.entered;
 END
 $$;
@@ -1038,7 +1056,7 @@ COMMENT ON COLUMN segment.history.at IS 'when (the transaction''s start time)';
 GRANT SELECT ON segment.membership, segment.summary, segment.history TO PUBLIC;
 
 -- Internal functions that write membership or run rules as their owner.
-REVOKE EXECUTE ON FUNCTION segment._apply(text, segment, segment),
+REVOKE EXECUTE ON FUNCTION segment._apply(text[], segment, segment[]),
 	segment._process(segment, text),
 	segment._evaluate(regclass, name, text[], regrole, segment),
 	segment._note_flips(name) FROM PUBLIC;
