@@ -21,7 +21,8 @@ OBJS = \
 	src/rule.o \
 	src/evaluate.o \
 	src/membership.o \
-	src/notify.o
+	src/notify.o \
+	src/triggers.o
 
 DATA := $(wildcard segment--*.sql)
 DOCS := $(wildcard doc/*.md)

@@ -613,29 +613,45 @@ END
 $$;
 
 -- Only customers whose key or a column some rule reads changed are
--- re-evaluated; an UPDATE of other columns evaluates nothing.
-CREATE FUNCTION segment._customers_updated() RETURNS trigger
+-- re-evaluated: the row trigger's WHEN clause lists exactly those columns,
+-- so an UPDATE of other columns does not even call it.
+CREATE FUNCTION segment._customer_row_updated() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'segment_customer_row_updated' LANGUAGE C;
+
+CREATE FUNCTION segment._customer_update_done() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'segment_customer_update_done' LANGUAGE C;
+
+-- Recompute the columns rules read, and the row trigger that watches them.
+CREATE FUNCTION segment._watch_columns() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	src segment.customer_source;
-	keys @extschema@.segment;
-	differs text;
+	cols name[];
 BEGIN
 	SELECT * INTO src FROM segment.customer_source;
-	IF pg_catalog.cardinality(src.watched_columns) = 0 THEN
-		RETURN NULL;
+	IF NOT FOUND THEN
+		RETURN;
 	END IF;
-	SELECT pg_catalog.string_agg(pg_catalog.format('o.%1$I IS DISTINCT FROM n.%1$I', col), ' OR ')
-	  INTO differs FROM pg_catalog.unnest(src.watched_columns) col;
+	cols := ARRAY(SELECT DISTINCT c FROM segment.definitions d, pg_catalog.unnest(d.columns) c
+	              WHERE d.kind = 'rule' ORDER BY 1);
+	IF cols = src.watched_columns AND cardinality(cols) > 0 THEN
+		RETURN;
+	END IF;
+	UPDATE segment.customer_source SET watched_columns = cols;
+	IF EXISTS (SELECT FROM pg_catalog.pg_trigger
+	            WHERE tgrelid = src.relid AND tgname = 'segment_customers_updated_row') THEN
+		EXECUTE pg_catalog.format('DROP TRIGGER segment_customers_updated_row ON %s', src.relid);
+	END IF;
+	IF cardinality(cols) = 0 THEN
+		RETURN;
+	END IF;
 	EXECUTE pg_catalog.format(
-		'SELECT %1$s.segment_agg(coalesce(n.%2$I, o.%2$I)) '
-		'FROM segment_new_rows n FULL JOIN segment_old_rows o ON o.%2$I = n.%2$I '
-		'WHERE n.%2$I IS NULL OR o.%2$I IS NULL OR %3$s',
-		'@extschema@', src.key_column, differs) INTO keys;
-	IF keys IS NOT NULL THEN
-		PERFORM segment._process(keys);
-	END IF;
-	RETURN NULL;
+		'CREATE TRIGGER segment_customers_updated_row AFTER UPDATE ON %s FOR EACH ROW '
+		'WHEN (%s) EXECUTE FUNCTION segment._customer_row_updated(%L)',
+		src.relid,
+		(SELECT pg_catalog.string_agg(pg_catalog.format('OLD.%1$I IS DISTINCT FROM NEW.%1$I', c), ' OR ')
+		   FROM pg_catalog.unnest(array_prepend(src.key_column, cols)) c),
+		src.key_column);
 END
 $$;
 
@@ -711,8 +727,7 @@ BEGIN
 		'EXECUTE FUNCTION segment._customers_inserted(%L)', tbl, key);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_updated AFTER UPDATE ON %s '
-		'REFERENCING OLD TABLE AS segment_old_rows NEW TABLE AS segment_new_rows '
-		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customers_updated()', tbl);
+		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customer_update_done()', tbl);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_deleted AFTER DELETE ON %s '
 		'REFERENCING OLD TABLE AS segment_old_rows FOR EACH STATEMENT '
@@ -885,9 +900,7 @@ BEGIN
 		depends_on, depth)
 	VALUES ("create".name, 'rule', rule, compiled.expression, description, segment._caller(),
 		compiled.columns, compiled.segments, depth);
-	UPDATE segment.customer_source
-	   SET watched_columns = ARRAY(SELECT DISTINCT c FROM segment.definitions d,
-	                               pg_catalog.unnest(d.columns) c ORDER BY 1);
+	PERFORM segment._watch_columns();
 	SELECT p.entered INTO size FROM segment._process(NULL, "create".name) p;
 	RETURN size;
 END
@@ -943,9 +956,7 @@ BEGIN
 			      DETAIL = pg_catalog.format('Segments %s refer to it with in_segment().', users);
 	END IF;
 	DELETE FROM segment.definitions df WHERE df.name = drop.name;
-	UPDATE segment.customer_source
-	   SET watched_columns = ARRAY(SELECT DISTINCT c FROM segment.definitions df,
-	                               pg_catalog.unnest(df.columns) c ORDER BY 1);
+	PERFORM segment._watch_columns();
 END
 $$;
 COMMENT ON FUNCTION segment.drop(text) IS 'drop a segment and its membership';

@@ -18,9 +18,11 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "common/hashfn.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(segment_evaluate);
@@ -37,6 +39,67 @@ type_namespace(Oid typid)
 	result = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
 	ReleaseSysCache(tup);
 	return result;
+}
+
+/*
+ * Plans of evaluation queries, by query text, kept for the backend's life:
+ * a trigger evaluates the same rules for every statement.  The text names
+ * the rules' compiled expressions, so a changed rule is a new entry.
+ */
+typedef struct PlanCacheEntry
+{
+	uint32		hash;
+	char	   *sql;
+	int			nargs;
+	Oid			argtype;
+	SPIPlanPtr	plan;
+	struct PlanCacheEntry *next;
+} PlanCacheEntry;
+
+#define PLAN_CACHE_MAX	64
+
+static PlanCacheEntry *plan_cache = NULL;
+static int	plan_cache_size = 0;
+
+static SPIPlanPtr
+cached_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	uint32		hash = string_hash(sql, strlen(sql) + 1);
+	PlanCacheEntry *e;
+	SPIPlanPtr	plan;
+
+	for (e = plan_cache; e != NULL; e = e->next)
+		if (e->hash == hash && e->nargs == nargs &&
+			(nargs == 0 || e->argtype == argtypes[0]) && strcmp(e->sql, sql) == 0)
+			return e->plan;
+
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (plan_cache_size >= PLAN_CACHE_MAX)
+	{
+		/* rules changed a lot: start over rather than track use */
+		while (plan_cache != NULL)
+		{
+			e = plan_cache;
+			plan_cache = e->next;
+			SPI_freeplan(e->plan);
+			pfree(e->sql);
+			pfree(e);
+		}
+		plan_cache_size = 0;
+	}
+	SPI_keepplan(plan);
+	e = MemoryContextAlloc(TopMemoryContext, sizeof(PlanCacheEntry));
+	e->hash = hash;
+	e->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	e->nargs = nargs;
+	e->argtype = nargs > 0 ? argtypes[0] : InvalidOid;
+	e->plan = plan;
+	e->next = plan_cache;
+	plan_cache = e;
+	plan_cache_size++;
+	return plan;
 }
 
 /* Below this many keys, look them up by index; above it, scan. */
@@ -117,7 +180,7 @@ segment_evaluate(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
-	ret = SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, true, 1);
+	ret = SPI_execute_plan(cached_plan(sql.data, nargs, argtypes), args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "rule evaluation failed: %s", SPI_result_code_string(ret));
 
