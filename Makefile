@@ -47,6 +47,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track headers: rebuild everything when one changes.
+$(OBJS): $(wildcard src/*.h)
+
 # The fuzz client and the format fuzzer are built on demand by test/fuzz/.
 .PHONY: fuzz
 fuzz:

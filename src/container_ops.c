@@ -85,12 +85,12 @@ bitset_range_card(const uint8_t *words, uint32_t start, uint32_t end)
 	{
 		w = rf_load64(words + 8 * first) &
 			(~UINT64_C(0) >> (63 - ((end - 1) & 63))) & (~UINT64_C(0) << (start & 63));
-		return (uint32_t) __builtin_popcountll(w);
+		return (uint32_t) rk_popcount64(w);
 	}
 	w = rf_load64(words + 8 * first) & (~UINT64_C(0) << (start & 63));
-	return (uint32_t) (__builtin_popcountll(w) +
+	return (uint32_t) (rk_popcount64(w) +
 					   rk->popcount(words + 8 * (first + 1), last - first - 1) +
-					   __builtin_popcountll(rf_load64(words + 8 * last) &
+					   rk_popcount64(rf_load64(words + 8 * last) &
 											(~UINT64_C(0) >> (63 - ((end - 1) & 63)))));
 }
 
@@ -588,7 +588,7 @@ rc_select(const RfContainer *c, uint32_t idx)
 			for (uint32_t i = 0; i < RF_BITSET_WORDS; i++)
 			{
 				uint64_t	w = rf_load64(c->data + 8 * i);
-				uint32_t	pop = (uint32_t) __builtin_popcountll(w);
+				uint32_t	pop = (uint32_t) rk_popcount64(w);
 
 				if (idx >= pop)
 				{
@@ -642,18 +642,22 @@ rc_max(const RfContainer *c)
 	return 0;
 }
 
-/* Number of maximal runs of set bits in an aligned bitset. */
+/*
+ * Number of maximal runs of set bits in an aligned bitset, counted up to
+ * limit: past RC_RUNS_DECISIVE runs no container is stored as runs, so the
+ * exact number no longer matters.
+ */
 uint32_t
-rc_count_runs_words(const uint64_t *words)
+rc_count_runs_words(const uint64_t *words, uint32_t limit)
 {
 	uint32_t	runs = 0;
 	uint64_t	carry = 0;
 
-	for (int i = 0; i < RF_BITSET_WORDS; i++)
+	for (int i = 0; i < RF_BITSET_WORDS && runs < limit; i++)
 	{
 		uint64_t	w = words[i];
 
-		runs += (uint32_t) __builtin_popcountll(w & ~((w << 1) | carry));
+		runs += rk_popcount64(w & ~((w << 1) | carry));
 		carry = w >> 63;
 	}
 	return runs;

@@ -64,6 +64,9 @@ extern uint16_t rc_select(const RfContainer *c, uint32_t idx);
 extern uint16_t rc_min(const RfContainer *c);
 extern uint16_t rc_max(const RfContainer *c);
 
-extern uint32_t rc_count_runs_words(const uint64_t *words);
+/* 2 + 4 * runs < min(8192, 2 * 4096 + 2) fails from this many runs on */
+#define RC_RUNS_DECISIVE	2048
+
+extern uint32_t rc_count_runs_words(const uint64_t *words, uint32_t limit);
 
 #endif							/* CONTAINER_OPS_H */

@@ -40,6 +40,20 @@ typedef struct RkKernels
 
 extern const RkKernels *rk;
 
+/*
+ * One word's population count, inline.  Outside the dispatched kernels the
+ * build targets baseline x86-64, where __builtin_popcountll is a call into
+ * libgcc; this is a dozen instructions.
+ */
+static inline uint32_t
+rk_popcount64(uint64_t x)
+{
+	x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+	x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+	return (uint32_t) ((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
 extern void rk_init(void);
 extern const RkKernels *rk_select(const char *name);
 

@@ -139,7 +139,7 @@ assemble_members(const char *name, MemoryContext target)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 
 	old = MemoryContextSwitchTo(target);
-	SegmentWriterInit(&w, 1024);
+	SegmentWriterInitReserved(&w, 1024, (uint32) Min(SPI_processed, RF_MAX_CONTAINERS));
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;

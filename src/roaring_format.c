@@ -159,10 +159,14 @@ rf_cardinality(const RfHeader *h)
 	return total;
 }
 
-static uint32_t
-popcount64(uint64_t w)
+/* one word's population count, without a libgcc call on baseline x86-64 */
+static inline uint32_t
+popcount64(uint64_t x)
 {
-	return (uint32_t) __builtin_popcountll(w);
+	x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+	x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+	return (uint32_t) ((x * UINT64_C(0x0101010101010101)) >> 56);
 }
 
 /* Number of runs of set bits in a bitset container. */

@@ -54,6 +54,7 @@ extern void SegmentViewInit(struct varlena *datum, SegmentView *sv);
 extern void SegmentGetArgView(FunctionCallInfo fcinfo, int argno, SegmentView *sv);
 extern void SegmentGetContainer(const SegmentView *sv, uint32 i, RfContainer *c);
 extern void SegmentFreeArg(FunctionCallInfo fcinfo, int argno, SegmentView *sv);
+extern bool SegmentArgContainsKey(FunctionCallInfo fcinfo, int argno, uint32 key);
 extern RcScratch *SegmentScratch(void);
 
 /* segment_writer.c */
@@ -65,12 +66,16 @@ typedef struct SegmentWriter
 	uint32	   *cards;
 	uint8	   *types;
 	bool		any_run;
+	char	   *buffer;			/* the result being built */
+	size_t		reserve;		/* bytes before the payload, for the header */
 	char	   *payload;		/* serialized containers, back to back */
 	size_t		used;
-	size_t		size;
+	size_t		size;			/* of the payload part of buffer */
 } SegmentWriter;
 
 extern void SegmentWriterInit(SegmentWriter *w, size_t payload_hint);
+extern void SegmentWriterInitReserved(SegmentWriter *w, size_t payload_hint,
+									  uint32 max_containers);
 extern void SegmentWriterAddRaw(SegmentWriter *w, const RfContainer *c);
 extern void SegmentWriterAddValues(SegmentWriter *w, uint16 key,
 								   const uint16 *vals, uint32 n);

@@ -32,10 +32,24 @@ typedef struct SegmentCacheSlot
 	struct varlena *value;		/* detoasted, in fn_mcxt */
 } SegmentCacheSlot;
 
+/*
+ * For membership tests against a value that stays the same row after row:
+ * its parsed header and, from the second row on, a direct index from a
+ * key's high 16 bits to its container.
+ */
+typedef struct SegmentKeyIndex
+{
+	const void *identity;		/* the datum this describes */
+	bool		built;
+	SegmentView sv;
+	int32	   *container;		/* 65,536 entries, -1 where absent */
+} SegmentKeyIndex;
+
 typedef struct SegmentCache
 {
 	uint32		magic;
 	SegmentCacheSlot slots[SEGMENT_CACHE_ARGS];
+	SegmentKeyIndex index[SEGMENT_CACHE_ARGS];
 } SegmentCache;
 
 static RcScratch *scratch = NULL;
@@ -154,6 +168,94 @@ SegmentFreeArg(FunctionCallInfo fcinfo, int argno, SegmentView *sv)
 		cache->slots[argno].valid && cache->slots[argno].value == sv->datum)
 		return;
 	pfree(sv->datum);
+}
+
+static bool
+view_contains(const SegmentView *sv, int64 i, uint32 key)
+{
+	RfContainer c;
+
+	if (i < 0)
+		return false;
+	SegmentGetContainer(sv, (uint32) i, &c);
+	return rc_contains(&c, (uint16) key);
+}
+
+/*
+ * Is key a member of argument argno?  A value that is the same for every
+ * row, a constant or a bound parameter, or one stored value fetched through
+ * the cache, is parsed once and indexed on its second use; any other is
+ * read in place with a binary search.
+ */
+bool
+SegmentArgContainsKey(FunctionCallInfo fcinfo, int argno, uint32 key)
+{
+	FmgrInfo   *flinfo = fcinfo->flinfo;
+	Pointer		orig = DatumGetPointer(PG_GETARG_DATUM(argno));
+	struct varlena *datum;
+	const void *identity;
+	SegmentCache *cache;
+	SegmentKeyIndex *idx;
+	SegmentView sv;
+
+	if (flinfo == NULL || argno >= SEGMENT_CACHE_ARGS)
+		goto uncached;
+	if (get_fn_expr_arg_stable(flinfo, argno))
+	{
+		/* the same datum for the whole query: its address names it */
+		datum = NULL;
+		identity = orig;
+	}
+	else if (VARATT_IS_EXTERNAL_ONDISK(orig))
+	{
+		/* the cache's copy lives as long as the slot holds that value */
+		datum = SegmentGetArg(fcinfo, argno);
+		identity = datum;
+	}
+	else
+		goto uncached;
+
+	cache = (SegmentCache *) flinfo->fn_extra;
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(SegmentCache));
+		cache->magic = SEGMENT_CACHE_MAGIC;
+		flinfo->fn_extra = cache;
+	}
+	else if (cache->magic != SEGMENT_CACHE_MAGIC)
+		goto uncached;
+	idx = &cache->index[argno];
+
+	if (idx->identity != identity)
+	{
+		/* first use: parse, and remember what for */
+		if (datum == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(flinfo->fn_mcxt);
+
+			datum = pg_detoast_datum_packed((struct varlena *) orig);
+			MemoryContextSwitchTo(old);
+		}
+		SegmentViewInit(datum, &idx->sv);
+		idx->identity = identity;
+		idx->built = false;
+		return view_contains(&idx->sv, rf_find_key(&idx->sv.h, (uint16) (key >> 16)), key);
+	}
+
+	if (!idx->built)
+	{
+		if (idx->container == NULL)
+			idx->container = MemoryContextAlloc(flinfo->fn_mcxt, 65536 * sizeof(int32));
+		memset(idx->container, -1, 65536 * sizeof(int32));
+		for (uint32 i = 0; i < idx->sv.h.n; i++)
+			idx->container[rf_key(&idx->sv.h, i)] = (int32) i;
+		idx->built = true;
+	}
+	return view_contains(&idx->sv, idx->container[key >> 16], key);
+
+uncached:
+	SegmentGetArgView(fcinfo, argno, &sv);
+	return view_contains(&sv, rf_find_key(&sv.h, (uint16) (key >> 16)), key);
 }
 
 void

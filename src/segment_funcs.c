@@ -137,7 +137,7 @@ segment_slice(PG_FUNCTION_ARGS)
 	SegmentWriter w;
 
 	SegmentGetArgView(fcinfo, 0, &sv);
-	SegmentWriterInit(&w, lo <= hi ? sv.h.len : 0);
+	SegmentWriterInitReserved(&w, lo <= hi ? sv.h.len : 0, sv.h.n);
 	for (uint32 i = 0; i < sv.h.n && lo <= hi; i++)
 	{
 		uint16		k = rf_key(&sv.h, i);

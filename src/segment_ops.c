@@ -77,7 +77,8 @@ set_op(const SegmentView *a, const SegmentView *b, RkOp op)
 			hint = a->h.len + b->h.len;
 			break;
 	}
-	SegmentWriterInit(&w, hint);
+	SegmentWriterInitReserved(&w, hint,
+							  Min(a->h.n + b->h.n, RF_MAX_CONTAINERS));
 
 	while (i < a->h.n || j < b->h.n)
 	{
@@ -317,36 +318,20 @@ segment_contained(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(is_subset(&b, &a));
 }
 
-static bool
-contains_key(const SegmentView *sv, uint32 key)
-{
-	int64		i = rf_find_key(&sv->h, (uint16) (key >> 16));
-	RfContainer c;
-
-	if (i < 0)
-		return false;
-	SegmentGetContainer(sv, (uint32) i, &c);
-	return rc_contains(&c, (uint16) key);
-}
-
 Datum
 segment_contains_key(PG_FUNCTION_ARGS)
 {
 	uint32		key = SegmentCheckKey(PG_GETARG_INT64(1));
-	SegmentView sv;
 
-	SegmentGetArgView(fcinfo, 0, &sv);
-	PG_RETURN_BOOL(contains_key(&sv, key));
+	PG_RETURN_BOOL(SegmentArgContainsKey(fcinfo, 0, key));
 }
 
 Datum
 segment_key_contained(PG_FUNCTION_ARGS)
 {
 	uint32		key = SegmentCheckKey(PG_GETARG_INT64(0));
-	SegmentView sv;
 
-	SegmentGetArgView(fcinfo, 1, &sv);
-	PG_RETURN_BOOL(contains_key(&sv, key));
+	PG_RETURN_BOOL(SegmentArgContainsKey(fcinfo, 1, key));
 }
 
 Datum

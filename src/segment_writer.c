@@ -17,8 +17,24 @@
 
 #include "utils/memutils.h"
 
+/* Serialized header size for n containers, with or without run containers. */
+static size_t
+header_size(uint32 n, bool any_run)
+{
+	if (any_run)
+		return 4 + (n + 7) / 8 + 4 * (size_t) n +
+			(n >= RF_NO_OFFSET_THRESHOLD ? 4 * (size_t) n : 0);
+	return 8 + 8 * (size_t) n;
+}
+
+/*
+ * Start a segment.  With max_containers known, room for the largest header
+ * is left before the payload, so that the finished segment is built in
+ * place instead of copied: for megabyte results the copy, and the fresh
+ * pages it touches, cost as much as the operation.
+ */
 void
-SegmentWriterInit(SegmentWriter *w, size_t payload_hint)
+SegmentWriterInitReserved(SegmentWriter *w, size_t payload_hint, uint32 max_containers)
 {
 	w->n = 0;
 	w->max = 16;
@@ -26,10 +42,20 @@ SegmentWriterInit(SegmentWriter *w, size_t payload_hint)
 	w->cards = palloc(w->max * sizeof(uint32));
 	w->types = palloc(w->max * sizeof(uint8));
 	w->any_run = false;
+	w->reserve = max_containers > 0 ?
+		offsetof(SegmentData, data) + Max(header_size(max_containers, true),
+										  header_size(max_containers, false)) : 0;
 	w->size = Max(payload_hint, 64);
-	w->size = Min(w->size, MaxAllocSize);
-	w->payload = palloc(w->size);
+	w->size = Min(w->size, MaxAllocHugeSize / 2);
+	w->buffer = palloc_extended(w->reserve + w->size, MCXT_ALLOC_HUGE);
+	w->payload = w->buffer + w->reserve;
 	w->used = 0;
+}
+
+void
+SegmentWriterInit(SegmentWriter *w, size_t payload_hint)
+{
+	SegmentWriterInitReserved(w, payload_hint, 0);
 }
 
 /* Room for one more container of up to bytes bytes; returns where it goes. */
@@ -51,7 +77,8 @@ writer_reserve(SegmentWriter *w, uint16 key, uint32 card, RfType type, size_t by
 		while (w->size - w->used < bytes)
 			w->size *= 2;
 		/* a segment is at most 65,536 bitsets plus headers: ~513 MB */
-		w->payload = repalloc_huge(w->payload, w->size);
+		w->buffer = repalloc_huge(w->buffer, w->reserve + w->size);
+		w->payload = w->buffer + w->reserve;
 	}
 	w->keys[w->n] = key;
 	w->cards[w->n] = card;
@@ -162,7 +189,7 @@ SegmentWriterAddWords(SegmentWriter *w, uint16 key, const uint64 *words, uint32 
 
 	if (card == 0)
 		return;
-	nruns = rc_count_runs_words(words);
+	nruns = rc_count_runs_words(words, RC_RUNS_DECISIVE);
 	type = rf_canonical_type(card, nruns);
 	dst = writer_reserve(w, key, card, type, rf_container_size(type, card, nruns));
 
@@ -259,31 +286,29 @@ SegmentWriterAddResult(SegmentWriter *w, uint16 key, const RcResult *r)
 SegmentData *
 SegmentWriterFinish(SegmentWriter *w)
 {
-	size_t		header;
-	size_t		total;
+	size_t		header = header_size(w->n, w->any_run);
+	bool		offsets = !w->any_run || w->n >= RF_NO_OFFSET_THRESHOLD;
+	size_t		total = offsetof(SegmentData, data) + header + w->used;
 	SegmentData *result;
 	uint8	   *p;
-	bool		offsets;
 
-	if (w->any_run)
-	{
-		header = 4 + (w->n + 7) / 8 + 4 * (size_t) w->n;
-		offsets = w->n >= RF_NO_OFFSET_THRESHOLD;
-	}
-	else
-	{
-		header = 8 + 4 * (size_t) w->n;
-		offsets = true;
-	}
-	if (offsets)
-		header += 4 * (size_t) w->n;
-
-	total = offsetof(SegmentData, data) + header + w->used;
 	if (!AllocSizeIsValid(total))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("segment too large")));
-	result = palloc(total);
+
+	if (w->reserve >= offsetof(SegmentData, data) + header)
+	{
+		/* in place: slide the payload down behind the real header */
+		result = (SegmentData *) w->buffer;
+		memmove(result->data + header, w->payload, w->used);
+	}
+	else
+	{
+		result = palloc(total);
+		memcpy(result->data + header, w->payload, w->used);
+		pfree(w->buffer);
+	}
 	SET_VARSIZE(result, total);
 	result->version = SEGMENT_FORMAT_VERSION;
 	result->flags = 0;
@@ -315,24 +340,19 @@ SegmentWriterFinish(SegmentWriter *w)
 	if (offsets)
 	{
 		size_t		pos = header;
-		const uint8 *payload = (const uint8 *) w->payload;
+		const uint8 *payload = (const uint8 *) result->data + header;
 
 		for (uint32 i = 0; i < w->n; i++)
 		{
-			size_t		size;
-
 			rf_store32(p, (uint32) pos);
 			p += 4;
 			if (w->types[i] == RF_RUN)
-				size = rf_container_size(RF_RUN, 0, rf_load16(payload + (pos - header)));
+				pos += rf_container_size(RF_RUN, 0, rf_load16(payload + (pos - header)));
 			else
-				size = rf_container_size(w->types[i], w->cards[i], 0);
-			pos += size;
+				pos += rf_container_size(w->types[i], w->cards[i], 0);
 		}
 	}
-	memcpy(p, w->payload, w->used);
 
-	pfree(w->payload);
 	pfree(w->keys);
 	pfree(w->cards);
 	pfree(w->types);
@@ -393,7 +413,7 @@ SegmentFromPortable(const uint8 *buf, size_t len, bool trusted)
 
 	(void) rf_parse_header(buf, len, &h);
 	s = SegmentScratch();
-	SegmentWriterInit(&w, len);
+	SegmentWriterInitReserved(&w, len, h.n);
 	for (uint32 i = 0; i < h.n; i++)
 	{
 		RfContainer c;
