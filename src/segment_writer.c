@@ -452,14 +452,21 @@ SegmentFromSortedKeys(const uint32 *keys, size_t n)
 }
 
 /*
- * Sort keys in place (LSD radix sort, two 16-bit passes) and drop
- * duplicates; returns the array holding the result, keys or a new one.
+ * Sort keys in place and drop duplicates; returns the array holding the
+ * result, keys or a new one.
+ *
+ * LSD radix sort in three passes of 11, 11 and 10 bits: 2,048 buckets keep
+ * the scatter's write positions in cache, where 65,536 would miss on
+ * nearly every key.  (Measured on 10M random keys: faster than two passes
+ * of 16 bits and than four of 8.)
  */
+#define RADIX_BITS		11
+#define RADIX_PASSES	3
+#define RADIX_BUCKETS	(1 << RADIX_BITS)
+
 uint32 *
 SegmentSortKeys(uint32 *keys, size_t n, size_t *nunique)
 {
-	uint32	   *tmp;
-	size_t	   *count;
 	size_t		out;
 
 	if (n < 64)
@@ -480,25 +487,47 @@ SegmentSortKeys(uint32 *keys, size_t n, size_t *nunique)
 	}
 	else
 	{
-		tmp = palloc_extended(n * sizeof(uint32), MCXT_ALLOC_HUGE);
-		count = palloc(65537 * sizeof(size_t));
-		for (int pass = 0; pass < 2; pass++)
-		{
-			int			shift = 16 * pass;
-			uint32	   *src = pass == 0 ? keys : tmp;
-			uint32	   *dst = pass == 0 ? tmp : keys;
+		uint32	   *tmp = palloc_extended(n * sizeof(uint32), MCXT_ALLOC_HUGE);
+		size_t		count[RADIX_PASSES][RADIX_BUCKETS];
+		uint32	   *src = keys;
+		uint32	   *dst = tmp;
 
-			memset(count, 0, 65537 * sizeof(size_t));
+		/* one read pass counts every digit */
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+		{
+			uint32		x = keys[i];
+
+			for (int pass = 0; pass < RADIX_PASSES; pass++)
+				count[pass][(x >> (RADIX_BITS * pass)) & (RADIX_BUCKETS - 1)]++;
+		}
+		for (int pass = 0; pass < RADIX_PASSES; pass++)
+		{
+			size_t		sum = 0;
+			int			shift = RADIX_BITS * pass;
+			uint32	   *swap;
+
+			for (int b = 0; b < RADIX_BUCKETS; b++)
+			{
+				size_t		c = count[pass][b];
+
+				count[pass][b] = sum;
+				sum += c;
+			}
 			for (size_t i = 0; i < n; i++)
-				count[((src[i] >> shift) & 0xFFFF) + 1]++;
-			for (int b = 0; b < 65536; b++)
-				count[b + 1] += count[b];
-			for (size_t i = 0; i < n; i++)
-				dst[count[(src[i] >> shift) & 0xFFFF]++] = src[i];
+			{
+				uint32		x = src[i];
+
+				dst[count[pass][(x >> shift) & (RADIX_BUCKETS - 1)]++] = x;
+			}
+			swap = src;
+			src = dst;
+			dst = swap;
 			CHECK_FOR_INTERRUPTS();
 		}
+		/* an odd number of passes leaves the result in tmp */
+		memcpy(keys, src, n * sizeof(uint32));
 		pfree(tmp);
-		pfree(count);
 	}
 
 	out = 0;
