@@ -402,7 +402,7 @@ GRANT SELECT ON segment.customer_source, segment.event_sources, segment.definiti
 --
 
 CREATE FUNCTION segment._compile_rule(customers regclass, key name, rule text,
-	OUT expression text, OUT columns name[], OUT segments text[])
+	search_path text, OUT expression text, OUT columns name[], OUT segments text[])
 	AS 'MODULE_PATHNAME', 'segment_compile_rule' LANGUAGE C STRICT;
 
 CREATE FUNCTION segment._evaluate(customers regclass, key name, expressions text[],
@@ -634,7 +634,9 @@ BEGIN
 	END IF;
 	cols := ARRAY(SELECT DISTINCT c FROM segment.definitions d, pg_catalog.unnest(d.columns) c
 	              WHERE d.kind = 'rule' ORDER BY 1);
-	IF cols = src.watched_columns AND cardinality(cols) > 0 THEN
+	IF cols = src.watched_columns AND EXISTS (
+		SELECT FROM pg_catalog.pg_trigger
+		 WHERE tgrelid = src.relid AND tgname = 'segment_customers_updated_row') THEN
 		RETURN;
 	END IF;
 	UPDATE segment.customer_source SET watched_columns = cols;
@@ -642,9 +644,7 @@ BEGIN
 	            WHERE tgrelid = src.relid AND tgname = 'segment_customers_updated_row') THEN
 		EXECUTE pg_catalog.format('DROP TRIGGER segment_customers_updated_row ON %s', src.relid);
 	END IF;
-	IF cardinality(cols) = 0 THEN
-		RETURN;
-	END IF;
+	-- the key always: a customer whose key changes leaves and enters segments
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_updated_row AFTER UPDATE ON %s FOR EACH ROW '
 		'WHEN (%s) EXECUTE FUNCTION segment._customer_row_updated(%L)',
@@ -689,8 +689,13 @@ BEGIN
 	                              (SELECT relowner FROM pg_catalog.pg_class WHERE oid = tbl), 'USAGE') THEN
 		RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
 	END IF;
-	IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
-		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+	IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tbl) = 'p' THEN
+		RAISE EXCEPTION 'partitioned table % cannot be tracked as the customer table', tbl
+			USING ERRCODE = 'feature_not_supported';
+	END IF;
+	IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tbl) <> 'r' THEN
+		RAISE EXCEPTION '"%" is not a table', (SELECT relname FROM pg_catalog.pg_class WHERE oid = tbl)
+			USING ERRCODE = 'wrong_object_type';
 	END IF;
 	SELECT a.attnum, a.atttypid, a.attnotnull INTO att
 	  FROM pg_catalog.pg_attribute a
@@ -735,6 +740,7 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_truncated AFTER TRUNCATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customers_truncated()', tbl);
+	PERFORM segment._watch_columns();
 END
 $$;
 COMMENT ON FUNCTION segment.track_customers(regclass, name) IS 'track the customer table whose rows rules read';
@@ -789,7 +795,8 @@ DECLARE
 	bad bigint;
 BEGIN
 	IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
-		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+		RAISE EXCEPTION '"%" is not a table', (SELECT relname FROM pg_catalog.pg_class WHERE oid = tbl)
+			USING ERRCODE = 'wrong_object_type';
 	END IF;
 	IF NOT pg_catalog.pg_has_role(segment._caller(),
 	                              (SELECT relowner FROM pg_catalog.pg_class WHERE oid = tbl), 'USAGE') THEN
@@ -860,7 +867,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION segment."create"(name text, rule text, description text DEFAULT NULL)
+-- The definer part of segment.create; the rule's names resolve with the
+-- caller's search_path, passed in.
+CREATE FUNCTION segment._create(name text, rule text, description text, caller_search_path text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -883,7 +892,11 @@ BEGIN
 		RAISE EXCEPTION 'permission denied for table %', src.relid
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
-	SELECT * INTO compiled FROM segment._compile_rule(src.relid, src.key_column, rule);
+	IF rule IS NULL THEN
+		RAISE EXCEPTION 'a rule must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO compiled
+	  FROM segment._compile_rule(src.relid, src.key_column, rule, caller_search_path);
 	FOREACH dep IN ARRAY compiled.segments LOOP
 		IF dep = name THEN
 			RAISE EXCEPTION 'segment "%" cannot refer to itself', name
@@ -898,12 +911,17 @@ BEGIN
 
 	INSERT INTO segment.definitions (name, kind, rule, expression, description, owner, columns,
 		depends_on, depth)
-	VALUES ("create".name, 'rule', rule, compiled.expression, description, segment._caller(),
+	VALUES (_create.name, 'rule', rule, compiled.expression, description, segment._caller(),
 		compiled.columns, compiled.segments, depth);
 	PERFORM segment._watch_columns();
-	SELECT p.entered INTO size FROM segment._process(NULL, "create".name) p;
+	SELECT p.entered INTO size FROM segment._process(NULL, _create.name) p;
 	RETURN size;
 END
+$$;
+CREATE FUNCTION segment."create"(name text, rule text, description text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql AS $$
+	SELECT segment._create(name, rule, description, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment."create"(text, text, text) IS 'define a rule segment and compute its members; returns how many';
 
@@ -913,6 +931,16 @@ DECLARE
 	result record;
 BEGIN
 	PERFORM segment._check_name(name);
+	IF NOT EXISTS (SELECT FROM segment.customer_source) THEN
+		RAISE EXCEPTION 'no customer table is tracked'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Call segment.track_customers() first.';
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(segment._caller(),
+	                                      (SELECT relid FROM segment.customer_source), 'SELECT') THEN
+		RAISE EXCEPTION 'permission denied for table %', (SELECT relid FROM segment.customer_source)
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
 	IF members IS NULL THEN
 		RAISE EXCEPTION 'members must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
@@ -948,13 +976,14 @@ DECLARE
 	users text;
 BEGIN
 	d := segment._check_owner(name);
-	SELECT pg_catalog.string_agg(pg_catalog.quote_literal(df.name), ', ' ORDER BY df.name) INTO users
+	SELECT pg_catalog.string_agg(pg_catalog.format('"%s"', df.name), ', ' ORDER BY df.name) INTO users
 	  FROM segment.definitions df WHERE drop.name = ANY (df.depends_on);
 	IF users IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot drop segment "%" because other segments depend on it', name
 			USING ERRCODE = 'dependent_objects_still_exist',
-			      DETAIL = pg_catalog.format('Segments %s refer to it with in_segment().', users);
+			      DETAIL = pg_catalog.format('Segment %s refers to it with in_segment().', users);
 	END IF;
+	DELETE FROM segment.flips f WHERE f.segment = drop.name;
 	DELETE FROM segment.definitions df WHERE df.name = drop.name;
 	PERFORM segment._watch_columns();
 END
@@ -979,7 +1008,7 @@ $$;
 COMMENT ON FUNCTION segment.refresh(text) IS 'recompute segments from scratch; returns who entered and exited';
 
 CREATE FUNCTION segment.of(customer bigint) RETURNS text[]
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
 	SELECT coalesce(array_agg(d.name ORDER BY d.name), '{}')
 	  FROM segment.definitions d
 	 WHERE segment._can_read(d.owner) AND segment._chunk_contains(d.name, customer)
@@ -1032,12 +1061,12 @@ CREATE VIEW segment.summary AS
 	       CASE WHEN segment._can_read(d.owner)
 	            THEN @extschema@.cardinality(segment.members(d.name)) END AS size,
 	       d.refreshed_at,
+	       CASE WHEN segment._can_read(d.owner) THEN
 	       (SELECT coalesce(sum(@extschema@.cardinality(f.entered)), 0)::bigint FROM segment.flips f
-	         WHERE segment._can_read(d.owner) AND f.segment = d.name
-	           AND f.at > pg_catalog.now() - interval '1 day') AS entered_1d,
+	         WHERE f.segment = d.name AND f.at > pg_catalog.now() - interval '1 day') END AS entered_1d,
+	       CASE WHEN segment._can_read(d.owner) THEN
 	       (SELECT coalesce(sum(@extschema@.cardinality(f.exited)), 0)::bigint FROM segment.flips f
-	         WHERE segment._can_read(d.owner) AND f.segment = d.name
-	           AND f.at > pg_catalog.now() - interval '1 day') AS exited_1d
+	         WHERE f.segment = d.name AND f.at > pg_catalog.now() - interval '1 day') END AS exited_1d
 	  FROM segment.definitions d;
 COMMENT ON VIEW segment.summary IS 'one row per segment: definition, size, recent changes';
 COMMENT ON COLUMN segment.summary.name IS 'segment name';
@@ -1072,14 +1101,20 @@ REVOKE EXECUTE ON FUNCTION segment._apply(text[], segment, segment[]),
 	segment._evaluate(regclass, name, text[], regrole, segment),
 	segment._note_flips(name) FROM PUBLIC;
 
--- Dropping a tracked table stops tracking it.
+-- Dropping a tracked table stops tracking it; dropping the customer table
+-- drops its segments.
 CREATE FUNCTION segment._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	DELETE FROM segment.customer_source s
-	 USING pg_catalog.pg_event_trigger_dropped_objects() o
-	 WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objid = s.relid::oid
-	   AND o.objsubid = 0;
+	-- segments of a dropped customer table go with it, history included
+	IF EXISTS (SELECT FROM segment.customer_source s
+	             JOIN pg_catalog.pg_event_trigger_dropped_objects() o
+	               ON o.classid = 'pg_catalog.pg_class'::regclass AND o.objid = s.relid::oid
+	              AND o.objsubid = 0) THEN
+		DELETE FROM segment.customer_source;
+		DELETE FROM segment.flips;
+		DELETE FROM segment.definitions;
+	END IF;
 	DELETE FROM segment.event_sources s
 	 USING pg_catalog.pg_event_trigger_dropped_objects() o
 	 WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objid = s.relid::oid

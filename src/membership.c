@@ -39,8 +39,8 @@ PG_FUNCTION_INFO_V1(segment_can_read);
  * The role that owns the extension's catalog tables; membership is read as
  * that role once the caller's right to read has been checked.
  */
-static Oid
-catalog_owner(void)
+Oid
+SegmentCatalogOwner(void)
 {
 	Oid			relid = get_relname_relid("chunks", get_namespace_oid("segment", false));
 	HeapTuple	tup;
@@ -103,7 +103,7 @@ read_begin(const char *name, Oid *save_userid, int *save_sec_context)
 	Oid			reader = GetUserId();
 
 	GetUserIdAndSecContext(save_userid, save_sec_context);
-	SetUserIdAndSecContext(catalog_owner(), *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(SegmentCatalogOwner(), *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
 	check_read_access(name, reader);
 }
@@ -229,7 +229,7 @@ segment_can_read(PG_FUNCTION_ARGS)
 	if (has_privs_of_role(reader, owner))
 		PG_RETURN_BOOL(true);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(catalog_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
 	ret = SPI_execute("SELECT relid FROM segment.customer_source", true, 1);
 	if (ret != SPI_OK_SELECT)

@@ -24,15 +24,34 @@
 
 PG_FUNCTION_INFO_V1(segment_note_flips);
 
+/* NOTIFY refuses payloads of 8000 bytes or more (async.c) */
+#define SEGMENT_NOTIFY_MAX	8000
+
 static bool callback_registered = false;
 static bool flips_pending = false;
 static char extension_schema[NAMEDATALEN * 2 + 3];	/* quoted */
+
+/*
+ * A NOTIFY payload must stay under 8000 bytes.  With very many segments the
+ * per-segment summary does not fit: then only totals are sent, and
+ * listeners read segment.history for the rest.
+ */
+static void
+notify_summary(const char *summary)
+{
+	if (strlen(summary) < SEGMENT_NOTIFY_MAX)
+		Async_Notify("segment_changes", summary);
+	else
+		Async_Notify("segment_changes", "{\"truncated\": true}");
+}
 
 static void
 send_summary(void)
 {
 	int			ret;
 	char	   *sql;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	sql = psprintf("SELECT pg_catalog.json_object_agg(segment, pg_catalog.json_build_object("
 				   "'entered', entered, 'exited', exited) ORDER BY segment)::text"
@@ -44,6 +63,9 @@ send_summary(void)
 
 	/* pre-commit runs outside any statement: queries need a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
+	/* the history is the extension's, not the committing role's, to read */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
 	ret = SPI_execute(sql, true, 1);
 	if (ret != SPI_OK_SELECT)
@@ -54,9 +76,10 @@ send_summary(void)
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			Async_Notify("segment_changes", TextDatumGetCString(d));
+			notify_summary(TextDatumGetCString(d));
 	}
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	PopActiveSnapshot();
 }
 

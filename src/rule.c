@@ -71,6 +71,9 @@ rewrite_in_segment(Node *node, RewriteContext *cxt)
 {
 	if (node == NULL)
 		return NULL;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == cxt->membership)
+		rule_error(cxt->rule, ((FuncExpr *) node)->location - (int) strlen(RULE_PREFIX),
+				   "in a rule, call in_segment() with the segment name only");
 	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == cxt->placeholder)
 	{
 		FuncExpr   *fn = (FuncExpr *) node;
@@ -135,7 +138,8 @@ analyze_rule(const char *rule, const char *sql)
 }
 
 /*
- * segment._compile_rule(customers regclass, key name, rule text)
+ * segment._compile_rule(customers regclass, key name, rule text,
+ *						  search_path text)
  *		RETURNS (expression text, columns name[], segments text[])
  *
  * The expression is written against the alias "c".
@@ -146,6 +150,7 @@ segment_compile_rule(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *keyname = NameStr(*PG_GETARG_NAME(1));
 	char	   *rule = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *caller_path = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	char	   *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													  get_rel_name(relid));
 	StringInfoData sql;
@@ -182,7 +187,7 @@ segment_compile_rule(PG_FUNCTION_ARGS)
 	/* in_segment(text) resolves in schema segment, ahead of the caller's path */
 	save_nestlevel = NewGUCNestLevel();
 	{
-		char	   *path = psprintf("segment, %s", namespace_search_path);
+		char	   *path = psprintf("segment, %s", caller_path);
 
 		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);

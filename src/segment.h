@@ -94,6 +94,9 @@ extern uint32 *SegmentSortKeys(uint32 *keys, size_t n, size_t *nunique);
 extern uint32 SegmentCheckKey(int64 key);
 extern Datum segment_to_array(PG_FUNCTION_ARGS);
 
+/* membership.c */
+extern Oid	SegmentCatalogOwner(void);
+
 /* segment.c */
 extern void _PG_init(void);
 

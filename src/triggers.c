@@ -149,6 +149,8 @@ segment_customer_update_done(PG_FUNCTION_ARGS)
 	Oid			argtypes[1];
 	Datum		args[1];
 	int			ret;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
@@ -169,6 +171,9 @@ segment_customer_update_done(PG_FUNCTION_ARGS)
 	affected = SegmentFromSortedKeys(keys, nunique);
 	pfree(keys);
 
+	/* the extension's role applies membership changes, as its SQL functions do */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
 	argtypes[0] = segment_type_oid();
 	args[0] = PointerGetDatum(affected);
@@ -177,5 +182,6 @@ segment_customer_update_done(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return PointerGetDatum(NULL);
 }
