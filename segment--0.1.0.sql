@@ -458,11 +458,15 @@ CREATE FUNCTION segment._apply(names text[], affected segment, fresh segment[],
 RETURNS SETOF record
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	-- chunk rows that will gain members must exist to be locked
+	-- chunk rows that will gain members must exist to be locked; only rows
+	-- we cannot see are inserted, so that this step never waits for a row
+	-- another transaction is changing, only for one it is creating
 	INSERT INTO segment.chunks (segment, chunk, members)
 	SELECT n.name, k.chunk, '{}'
 	  FROM unnest(names, fresh) n(name, fresh), segment._split_chunks(affected) k
 	 WHERE @extschema@.intersection_cardinality(n.fresh, k.members) > 0
+	   AND NOT EXISTS (SELECT FROM segment.chunks c
+	                    WHERE c.segment = n.name AND c.chunk = k.chunk)
 	 ORDER BY 1, 2
 	ON CONFLICT DO NOTHING;
 
