@@ -377,7 +377,7 @@ CREATE TABLE segment.flips (
 	chunk integer NOT NULL,
 	entered segment NOT NULL,
 	exited segment NOT NULL,
-	at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
 CREATE INDEX flips_xid ON segment.flips (xid);
@@ -1095,7 +1095,7 @@ COMMENT ON VIEW segment.history IS 'every recorded membership change of the segm
 COMMENT ON COLUMN segment.history.segment IS 'segment name';
 COMMENT ON COLUMN segment.history.customer_id IS 'customer key';
 COMMENT ON COLUMN segment.history.change IS 'entered or exited';
-COMMENT ON COLUMN segment.history.at IS 'when (the transaction''s start time)';
+COMMENT ON COLUMN segment.history.at IS 'when the change was applied: changes of one customer are in commit order';
 
 GRANT SELECT ON segment.membership, segment.summary, segment.history TO PUBLIC;
 
