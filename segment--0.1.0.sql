@@ -457,6 +457,8 @@ CREATE FUNCTION segment._apply(names text[], affected segment, fresh segment[],
 	OUT segment text, OUT entered bigint, OUT exited bigint)
 RETURNS SETOF record
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	stamp timestamptz;
 BEGIN
 	-- chunk rows that will gain members must exist to be locked; only rows
 	-- we cannot see are inserted, so that this step never waits for a row
@@ -475,6 +477,8 @@ BEGIN
 	  JOIN segment._split_chunks(affected) k ON c.chunk = k.chunk
 	 ORDER BY c.segment, c.chunk
 	   FOR UPDATE OF c;
+	-- stamped once the rows are ours: a customer's later change has a later time
+	stamp := pg_catalog.clock_timestamp();
 
 	RETURN QUERY
 	WITH part AS (
@@ -494,8 +498,8 @@ BEGIN
 		   AND (@extschema@.cardinality(delta.came) > 0 OR @extschema@.cardinality(delta.went) > 0)
 		RETURNING delta.name, delta.chunk, delta.came, delta.went),
 	recorded AS (
-		INSERT INTO segment.flips (segment, chunk, entered, exited)
-		SELECT changed.name, changed.chunk, changed.came, changed.went FROM changed)
+		INSERT INTO segment.flips (segment, chunk, entered, exited, at)
+		SELECT changed.name, changed.chunk, changed.came, changed.went, stamp FROM changed)
 	SELECT n.name,
 	       coalesce(sum(@extschema@.cardinality(changed.came)), 0)::bigint,
 	       coalesce(sum(@extschema@.cardinality(changed.went)), 0)::bigint
