@@ -592,27 +592,17 @@ $$;
 -- Live segments: triggers on the customer table
 --
 
-CREATE FUNCTION segment._customers_inserted() RETURNS trigger
+-- INSERT and DELETE re-evaluate the customers in the statement's transition
+-- table.  Argument: the key column.
+CREATE FUNCTION segment._customers_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	keys @extschema@.segment;
 BEGIN
-	EXECUTE pg_catalog.format('SELECT %s.segment_agg(%I) FROM segment_new_rows',
-		'@extschema@', TG_ARGV[0]) INTO keys;
-	IF keys IS NOT NULL THEN
-		PERFORM segment._process(keys);
-	END IF;
-	RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION segment._customers_deleted() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	keys @extschema@.segment;
-BEGIN
-	EXECUTE pg_catalog.format('SELECT %s.segment_agg(%I) FROM segment_old_rows',
-		'@extschema@', TG_ARGV[0]) INTO keys;
+	EXECUTE pg_catalog.format('SELECT %s.segment_agg(%I) FROM %I',
+		'@extschema@', TG_ARGV[0],
+		CASE TG_OP WHEN 'INSERT' THEN 'segment_new_rows' ELSE 'segment_old_rows' END)
+	INTO keys;
 	IF keys IS NOT NULL THEN
 		PERFORM segment._process(keys);
 	END IF;
@@ -737,14 +727,14 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_inserted AFTER INSERT ON %s '
 		'REFERENCING NEW TABLE AS segment_new_rows FOR EACH STATEMENT '
-		'EXECUTE FUNCTION segment._customers_inserted(%L)', tbl, key);
+		'EXECUTE FUNCTION segment._customers_changed(%L)', tbl, key);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_updated AFTER UPDATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customer_update_done()', tbl);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_deleted AFTER DELETE ON %s '
 		'REFERENCING OLD TABLE AS segment_old_rows FOR EACH STATEMENT '
-		'EXECUTE FUNCTION segment._customers_deleted(%L)', tbl, key);
+		'EXECUTE FUNCTION segment._customers_changed(%L)', tbl, key);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_truncated AFTER TRUNCATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customers_truncated()', tbl);

@@ -16,6 +16,8 @@
  */
 #include "roaring_format.h"
 
+#include "kernels.h"
+
 /*
  * Locate the header parts of a serialized bitmap, checking only bounds.
  */
@@ -159,16 +161,6 @@ rf_cardinality(const RfHeader *h)
 	return total;
 }
 
-/* one word's population count, without a libgcc call on baseline x86-64 */
-static inline uint32_t
-popcount64(uint64_t x)
-{
-	x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
-	x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
-	x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
-	return (uint32_t) ((x * UINT64_C(0x0101010101010101)) >> 56);
-}
-
 /* Number of runs of set bits in a bitset container. */
 static uint32_t
 bitset_runs(const uint8_t *words)
@@ -181,7 +173,7 @@ bitset_runs(const uint8_t *words)
 		uint64_t	w = rf_load64(words + 8 * i);
 
 		/* a run starts at each set bit whose lower neighbour is clear */
-		runs += popcount64(w & ~((w << 1) | prev_top));
+		runs += rk_popcount64(w & ~((w << 1) | prev_top));
 		prev_top = w >> 63;
 	}
 	return runs;
@@ -221,7 +213,7 @@ validate_container(const RfContainer *c, uint32_t i, RfValidation *v)
 			}
 		case RF_BITSET:
 			for (int k = 0; k < RF_BITSET_WORDS; k++)
-				count += popcount64(rf_load64(c->data + 8 * k));
+				count += rk_popcount64(rf_load64(c->data + 8 * k));
 			if (count != c->card)
 			{
 				v->error = RF_ERR_CARDINALITY;

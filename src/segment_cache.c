@@ -66,6 +66,21 @@ SegmentScratch(void)
 	return scratch;
 }
 
+/* The function's cache, created on first use; NULL if fn_extra is taken. */
+static SegmentCache *
+get_cache(FmgrInfo *flinfo)
+{
+	SegmentCache *cache = (SegmentCache *) flinfo->fn_extra;
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(SegmentCache));
+		cache->magic = SEGMENT_CACHE_MAGIC;
+		flinfo->fn_extra = cache;
+	}
+	return cache->magic == SEGMENT_CACHE_MAGIC ? cache : NULL;
+}
+
 /*
  * The varlena of argument argno, detoasted as little as possible: short
  * headers are kept, out-of-line values come from the per-query cache.
@@ -83,15 +98,9 @@ SegmentGetArg(FunctionCallInfo fcinfo, int argno)
 	if (!VARATT_IS_EXTERNAL_ONDISK(p) || argno >= SEGMENT_CACHE_ARGS || flinfo == NULL)
 		return pg_detoast_datum_packed(p);
 
-	cache = (SegmentCache *) flinfo->fn_extra;
+	cache = get_cache(flinfo);
 	if (cache == NULL)
-	{
-		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(SegmentCache));
-		cache->magic = SEGMENT_CACHE_MAGIC;
-		flinfo->fn_extra = cache;
-	}
-	else if (cache->magic != SEGMENT_CACHE_MAGIC)
-		return pg_detoast_datum_packed(p);	/* fn_extra is someone else's */
+		return pg_detoast_datum_packed(p);
 
 	VARATT_EXTERNAL_GET_POINTER(ptr, p);
 	slot = &cache->slots[argno];
@@ -215,14 +224,8 @@ SegmentArgContainsKey(FunctionCallInfo fcinfo, int argno, uint32 key)
 	else
 		goto uncached;
 
-	cache = (SegmentCache *) flinfo->fn_extra;
+	cache = get_cache(flinfo);
 	if (cache == NULL)
-	{
-		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(SegmentCache));
-		cache->magic = SEGMENT_CACHE_MAGIC;
-		flinfo->fn_extra = cache;
-	}
-	else if (cache->magic != SEGMENT_CACHE_MAGIC)
 		goto uncached;
 	idx = &cache->index[argno];
 
