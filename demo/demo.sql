@@ -1,4 +1,4 @@
--- A tour of the segment type, on sample data generated here.
+-- A tour of the segment type and of live segments, on sample data generated here.
 -- Run by tools/demo in a throwaway database that has the extension:
 --   CREATE EXTENSION segment;
 
@@ -188,3 +188,62 @@ HAVING count(*) > 1;
 
 SELECT count(*) AS segments, count(DISTINCT members) AS distinct_member_sets
 FROM segments;
+
+\echo
+\echo '12. Live segments: rules kept current by triggers, in the same transaction'
+
+CREATE TABLE events (
+	customer_id bigint NOT NULL,
+	at          timestamptz NOT NULL,
+	amount      numeric,
+	kind        text NOT NULL
+);
+CREATE INDEX ON events (customer_id, at);
+INSERT INTO events
+SELECT 1 + (hashint4extended(g, 5) & 1048575) % 100000,
+	timestamptz '2024-01-01' + ((hashint4extended(g, 6) & 1048575) % 365) * interval '1 day',
+	((hashint4extended(g, 7) & 1048575) % 20000) / 100.0,
+	'purchase'
+FROM generate_series(1, 200000) AS g;
+
+SELECT segment.track_customers('customers', 'id');
+SELECT segment.track_events('events', 'customer_id', 'at', 'amount', 'kind');
+
+SELECT segment.create('za_millennials', $$country = 'ZA' AND birth_year BETWEEN 1981 AND 1996$$,
+	'South African millennials');
+SELECT segment.create('paying_plan', $$plan <> 'free'$$);
+SELECT segment.create('za_millennials_paying', $$in_segment('za_millennials') AND in_segment('paying_plan')$$);
+
+-- A rule is checked by PostgreSQL's own parser: the error points into the rule.
+\set ON_ERROR_STOP 0
+SELECT segment.create('typo', $$contry = 'ZA'$$);
+\set ON_ERROR_STOP 1
+
+SELECT name, size, rule FROM segment.summary ORDER BY name;
+
+-- A free customer from the US moves to South Africa and upgrades:
+-- membership follows at once.
+SELECT min(id) AS mover FROM customers
+WHERE country = 'US' AND plan = 'free' AND birth_year BETWEEN 1981 AND 1996 \gset
+SELECT id, country, birth_year, plan FROM customers WHERE id = :mover;
+SELECT segment.of(:mover);
+UPDATE customers SET country = 'ZA', plan = 'pro' WHERE id = :mover;
+SELECT segment.of(:mover);
+
+-- A rolled-back change leaves no trace.
+BEGIN;
+DELETE FROM customers WHERE id <= 1000;
+SELECT name, size FROM segment.summary ORDER BY name;
+ROLLBACK;
+SELECT name, size FROM segment.summary ORDER BY name;
+
+-- Every change is recorded.
+SELECT segment, customer_id, change FROM segment.history
+WHERE customer_id = :mover ORDER BY at, segment;
+
+-- Stored membership agrees with a fresh evaluation: no rows.
+SELECT * FROM segment.verify();
+
+-- Plain views for BI tools.
+SELECT segment, count(*) FROM segment.membership
+WHERE segment = 'za_millennials_paying' GROUP BY segment;
