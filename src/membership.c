@@ -57,6 +57,32 @@ SegmentCatalogOwner(void)
 }
 
 /*
+ * Run one of this file's queries through a plan prepared once per backend:
+ * members() is often called once per statement, where planning would cost
+ * more than reading the chunks.
+ */
+static int
+run_cached(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *args,
+		   long limit)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return SPI_execute_plan(*plan, args, NULL, true, limit);
+}
+
+static SPIPlanPtr access_plan = NULL;
+static SPIPlanPtr chunks_plan = NULL;
+static SPIPlanPtr chunk_plan = NULL;
+static SPIPlanPtr source_plan = NULL;
+
+/*
  * Reading a segment needs SELECT on the customer table it is computed from,
  * or the privileges of its owner.  Runs connected to SPI.
  */
@@ -71,12 +97,13 @@ check_read_access(const char *name, Oid reader)
 	int			ret;
 
 	args[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT d.owner, s.relid FROM segment.definitions d"
-								" LEFT JOIN segment.customer_source s ON true"
-								" WHERE d.name = $1",
-								1, argtypes, args, NULL, true, 1);
+	ret = run_cached(&access_plan,
+					 "SELECT d.owner, s.relid FROM segment.definitions d"
+					 " LEFT JOIN segment.customer_source s ON true"
+					 " WHERE d.name = $1",
+					 1, argtypes, args, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -132,11 +159,11 @@ assemble_members(const char *name, MemoryContext target)
 
 	read_begin(name, &save_userid, &save_sec_context);
 	args[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT members FROM segment.chunks"
-								" WHERE segment = $1 ORDER BY chunk",
-								1, argtypes, args, NULL, true, 0);
+	ret = run_cached(&chunks_plan,
+					 "SELECT members FROM segment.chunks WHERE segment = $1 ORDER BY chunk",
+					 1, argtypes, args, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
 	old = MemoryContextSwitchTo(target);
 	SegmentWriterInitReserved(&w, 1024, (uint32) Min(SPI_processed, RF_MAX_CONTAINERS));
@@ -187,10 +214,11 @@ segment_chunk_contains(PG_FUNCTION_ARGS)
 	read_begin(name, &save_userid, &save_sec_context);
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum((int32) (key >> 16));
-	ret = SPI_execute_with_args("SELECT members FROM segment.chunks WHERE segment = $1 AND chunk = $2",
-								2, argtypes, args, NULL, true, 1);
+	ret = run_cached(&chunk_plan,
+					 "SELECT members FROM segment.chunks WHERE segment = $1 AND chunk = $2",
+					 2, argtypes, args, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -231,9 +259,9 @@ segment_can_read(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	ret = SPI_execute("SELECT relid FROM segment.customer_source", true, 1);
+	ret = run_cached(&source_plan, "SELECT relid FROM segment.customer_source", 0, NULL, NULL, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	result = SPI_processed == 1 &&
 		pg_class_aclcheck(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull)),
@@ -263,49 +291,111 @@ segment_in_segment_placeholder(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/* What in_segment() keeps across the rows of one query. */
+/*
+ * What in_segment() keeps across the rows of one query.  A trigger
+ * evaluating a few customers needs a few chunks: those are read one by
+ * one.  A bulk evaluation touches many: past IN_SEGMENT_CHUNKS different
+ * chunks the whole membership is read once instead.
+ */
+#define IN_SEGMENT_CHUNKS	8
+
 typedef struct InSegmentCache
 {
 	char	   *name;
-	SegmentData *members;
+	SegmentData *members;		/* all of it, once read */
+	int			nchunks;		/* chunks read one by one so far */
+	int32		chunk[IN_SEGMENT_CHUNKS];
+	SegmentData *part[IN_SEGMENT_CHUNKS];	/* NULL: no members there */
 } InSegmentCache;
 
+/* One chunk of a segment's membership, or NULL when it has none. */
+static SegmentData *
+read_chunk(const char *name, int32 chunk, MemoryContext target)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	Oid			save_userid;
+	int			save_sec_context;
+	SegmentData *result = NULL;
+	int			ret;
+
+	read_begin(name, &save_userid, &save_sec_context);
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(chunk);
+	ret = run_cached(&chunk_plan,
+					 "SELECT members FROM segment.chunks WHERE segment = $1 AND chunk = $2",
+					 2, argtypes, args, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(target);
+
+			result = (SegmentData *) PG_DETOAST_DATUM_COPY(d);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	read_end(save_userid, save_sec_context);
+	return result;
+}
+
+static bool
+segment_data_contains(SegmentData *seg, uint32 key)
+{
+	SegmentView sv;
+	int64		i;
+	RfContainer c;
+
+	if (seg == NULL)
+		return false;
+	SegmentViewInit((struct varlena *) seg, &sv);
+	i = rf_find_key(&sv.h, (uint16) (key >> 16));
+	if (i < 0)
+		return false;
+	SegmentGetContainer(&sv, (uint32) i, &c);
+	return rc_contains(&c, (uint16) key);
+}
+
 /*
- * segment.in_segment(name, key): is the customer a member?  STABLE, so the
- * membership is read once per query and kept for every row.
+ * segment.in_segment(name, key): is the customer a member?  STABLE, so what
+ * is read is kept for every row of the query.
  */
 Datum
 segment_in_segment(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint32		key = SegmentCheckKey(PG_GETARG_INT64(1));
+	int32		chunk = (int32) (key >> 16);
 	InSegmentCache *cache = (InSegmentCache *) fcinfo->flinfo->fn_extra;
-	SegmentView sv;
-	int64		i;
-	RfContainer c;
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
 
 	if (cache == NULL || strcmp(cache->name, name) != 0)
 	{
-		MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
-
-		if (cache == NULL)
-			cache = MemoryContextAllocZero(mcxt, sizeof(InSegmentCache));
-		else
-		{
-			pfree(cache->name);
-			pfree(cache->members);
-		}
-		cache->members = assemble_members(name, mcxt);
+		/* a new name (the argument is a constant, so this is rare) */
+		cache = MemoryContextAllocZero(mcxt, sizeof(InSegmentCache));
 		cache->name = MemoryContextStrdup(mcxt, name);
 		fcinfo->flinfo->fn_extra = cache;
 	}
+	if (cache->members != NULL)
+		PG_RETURN_BOOL(segment_data_contains(cache->members, key));
 
-	SegmentViewInit((struct varlena *) cache->members, &sv);
-	i = rf_find_key(&sv.h, (uint16) (key >> 16));
-	if (i < 0)
-		PG_RETURN_BOOL(false);
-	SegmentGetContainer(&sv, (uint32) i, &c);
-	PG_RETURN_BOOL(rc_contains(&c, (uint16) key));
+	for (int i = 0; i < cache->nchunks; i++)
+		if (cache->chunk[i] == chunk)
+			PG_RETURN_BOOL(segment_data_contains(cache->part[i], key));
+
+	if (cache->nchunks < IN_SEGMENT_CHUNKS)
+	{
+		cache->chunk[cache->nchunks] = chunk;
+		cache->part[cache->nchunks] = read_chunk(name, chunk, mcxt);
+		PG_RETURN_BOOL(segment_data_contains(cache->part[cache->nchunks++], key));
+	}
+	cache->members = assemble_members(name, mcxt);
+	PG_RETURN_BOOL(segment_data_contains(cache->members, key));
 }
 
 /*
