@@ -448,69 +448,74 @@ COMMENT ON FUNCTION segment.members(text) IS 'the members of a segment';
 --
 
 -- Make the stored membership of each named segment agree with its fresh
--- members on the keys in affected.  Every chunk row involved is locked
--- before it is read, in (segment, chunk) order; _process calls this level
--- by level, so all transactions lock in (depth, segment, chunk) order and
--- cannot deadlock on these rows.  One statement per step, whatever the
--- number of segments and chunks.
+-- members on the keys in affected.  Only this transaction changes its
+-- customers' bits (it holds their rows, or refresh holds the table), so
+-- the changes are computed from the chunk rows as committed, and only the
+-- rows that change are locked: in (segment, chunk) order, level by level
+-- as _process calls this, so all transactions lock in (depth, segment,
+-- chunk) order and a statement cannot deadlock on these rows.
 CREATE FUNCTION segment._apply(names text[], affected segment, fresh segment[],
 	OUT segment text, OUT entered bigint, OUT exited bigint)
 RETURNS SETOF record
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	d_names text[];
+	d_chunks integer[];
+	d_came @extschema@.segment[];
+	d_went @extschema@.segment[];
 	stamp timestamptz;
 BEGIN
-	-- chunk rows that will gain members must exist to be locked; only rows
-	-- we cannot see are inserted, so that this step never waits for a row
-	-- another transaction is changing, only for one it is creating
-	INSERT INTO segment.chunks (segment, chunk, members)
-	SELECT n.name, k.chunk, '{}'
-	  FROM unnest(names, fresh) n(name, fresh), segment._split_chunks(affected) k
-	 WHERE @extschema@.intersection_cardinality(n.fresh, k.members) > 0
-	   AND NOT EXISTS (SELECT FROM segment.chunks c
-	                    WHERE c.segment = n.name AND c.chunk = k.chunk)
-	 ORDER BY 1, 2
-	ON CONFLICT DO NOTHING;
+	SELECT array_agg(d.name ORDER BY d.name, d.chunk), array_agg(d.chunk ORDER BY d.name, d.chunk),
+	       array_agg(d.came ORDER BY d.name, d.chunk), array_agg(d.went ORDER BY d.name, d.chunk)
+	  INTO d_names, d_chunks, d_came, d_went
+	  FROM (SELECT p.name, p.chunk,
+	               p.fresh OPERATOR(@extschema@.-) coalesce(c.members, '{}') AS came,
+	               (coalesce(c.members, '{}') OPERATOR(@extschema@.&) p.keys)
+	                   OPERATOR(@extschema@.-) p.fresh AS went
+	          FROM (SELECT n.name, k.chunk, k.members AS keys,
+	                       n.fresh OPERATOR(@extschema@.&) k.members AS fresh
+	                  FROM unnest(names, fresh) n(name, fresh),
+	                       segment._split_chunks(affected) k) p
+	          LEFT JOIN segment.chunks c ON c.segment = p.name AND c.chunk = p.chunk) d
+	 WHERE @extschema@.cardinality(d.came) > 0 OR @extschema@.cardinality(d.went) > 0;
 
-	PERFORM FROM segment.chunks c
-	  JOIN unnest(names) n(name) ON c.segment = n.name
-	  JOIN segment._split_chunks(affected) k ON c.chunk = k.chunk
-	 ORDER BY c.segment, c.chunk
-	   FOR UPDATE OF c;
-	-- stamped once the rows are ours: a customer's later change has a later time
-	stamp := pg_catalog.clock_timestamp();
+	IF d_names IS NOT NULL THEN
+		-- rows that gain members must exist to be locked; inserting only
+		-- rows we cannot see never waits for a row being changed
+		INSERT INTO segment.chunks (segment, chunk, members)
+		SELECT d.name, d.chunk, '{}'
+		  FROM unnest(d_names, d_chunks) d(name, chunk)
+		 WHERE NOT EXISTS (SELECT FROM segment.chunks c
+		                    WHERE c.segment = d.name AND c.chunk = d.chunk)
+		 ORDER BY 1, 2
+		ON CONFLICT DO NOTHING;
 
-	RETURN QUERY
-	WITH part AS (
-		SELECT n.name, k.chunk, k.members AS keys,
-		       n.fresh OPERATOR(@extschema@.&) k.members AS fresh
-		  FROM unnest(names, fresh) n(name, fresh), segment._split_chunks(affected) k),
-	delta AS (
-		SELECT part.name, part.chunk, c.members AS cur,
-		       part.fresh OPERATOR(@extschema@.-) c.members AS came,
-		       (c.members OPERATOR(@extschema@.&) part.keys) OPERATOR(@extschema@.-) part.fresh AS went
-		  FROM part JOIN segment.chunks c ON c.segment = part.name AND c.chunk = part.chunk),
-	changed AS (
+		PERFORM FROM segment.chunks c
+		  JOIN unnest(d_names, d_chunks) d(name, chunk)
+		    ON c.segment = d.name AND c.chunk = d.chunk
+		 ORDER BY c.segment, c.chunk
+		   FOR UPDATE OF c;
+		-- stamped once the rows are ours: a customer's later change has a later time
+		stamp := pg_catalog.clock_timestamp();
+
 		UPDATE segment.chunks c
-		   SET members = (delta.cur OPERATOR(@extschema@.-) delta.went) OPERATOR(@extschema@.|) delta.came
-		  FROM delta
-		 WHERE c.segment = delta.name AND c.chunk = delta.chunk
-		   AND (@extschema@.cardinality(delta.came) > 0 OR @extschema@.cardinality(delta.went) > 0)
-		RETURNING delta.name, delta.chunk, delta.came, delta.went),
-	recorded AS (
+		   SET members = (c.members OPERATOR(@extschema@.-) d.went) OPERATOR(@extschema@.|) d.came
+		  FROM unnest(d_names, d_chunks, d_came, d_went) d(name, chunk, came, went)
+		 WHERE c.segment = d.name AND c.chunk = d.chunk;
 		INSERT INTO segment.flips (segment, chunk, entered, exited, at)
-		SELECT changed.name, changed.chunk, changed.came, changed.went, stamp FROM changed)
-	SELECT n.name,
-	       coalesce(sum(@extschema@.cardinality(changed.came)), 0)::bigint,
-	       coalesce(sum(@extschema@.cardinality(changed.went)), 0)::bigint
-	  FROM unnest(names) n(name)
-	  LEFT JOIN changed ON changed.name = n.name
-	 GROUP BY n.name
-	 ORDER BY n.name;
-
-	IF EXISTS (SELECT FROM segment.flips f WHERE f.xid = pg_catalog.pg_current_xact_id()) THEN
+		SELECT d.name, d.chunk, d.came, d.went, stamp
+		  FROM unnest(d_names, d_chunks, d_came, d_went) d(name, chunk, came, went);
 		PERFORM segment._note_flips('@extschema@');
 	END IF;
+
+	RETURN QUERY
+	SELECT n.name,
+	       coalesce(sum(@extschema@.cardinality(d.came)), 0)::bigint,
+	       coalesce(sum(@extschema@.cardinality(d.went)), 0)::bigint
+	  FROM unnest(names) n(name)
+	  LEFT JOIN unnest(d_names, d_came, d_went) d(name, came, went) ON d.name = n.name
+	 GROUP BY n.name
+	 ORDER BY n.name;
 END
 $$;
 
