@@ -196,50 +196,6 @@ assemble_members(const char *name, MemoryContext target)
 }
 
 /*
- * segment._chunk_contains(name, customer): membership of one customer,
- * reading only its chunk.
- */
-Datum
-segment_chunk_contains(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	uint32		key = SegmentCheckKey(PG_GETARG_INT64(1));
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Datum		args[2];
-	Oid			save_userid;
-	int			save_sec_context;
-	bool		found = false;
-	int			ret;
-
-	read_begin(name, &save_userid, &save_sec_context);
-	args[0] = CStringGetTextDatum(name);
-	args[1] = Int32GetDatum((int32) (key >> 16));
-	ret = run_cached(&chunk_plan,
-					 "SELECT members FROM segment.chunks WHERE segment = $1 AND chunk = $2",
-					 2, argtypes, args, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		SegmentView sv;
-		int64		i;
-		RfContainer c;
-
-		SegmentViewInit(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d)), &sv);
-		i = rf_find_key(&sv.h, (uint16) (key >> 16));
-		if (i >= 0)
-		{
-			SegmentGetContainer(&sv, (uint32) i, &c);
-			found = rc_contains(&c, (uint16) key);
-		}
-	}
-	read_end(save_userid, save_sec_context);
-	PG_RETURN_BOOL(found);
-}
-
-/*
  * segment._can_read(owner): may the current user read segments of this
  * owner?  For listing segments without raising errors.
  */
@@ -359,6 +315,20 @@ segment_data_contains(SegmentData *seg, uint32 key)
 		return false;
 	SegmentGetContainer(&sv, (uint32) i, &c);
 	return rc_contains(&c, (uint16) key);
+}
+
+/*
+ * segment._chunk_contains(name, customer): membership of one customer,
+ * reading only its chunk.
+ */
+Datum
+segment_chunk_contains(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint32		key = SegmentCheckKey(PG_GETARG_INT64(1));
+
+	PG_RETURN_BOOL(segment_data_contains(read_chunk(name, (int32) (key >> 16),
+													CurrentMemoryContext), key));
 }
 
 /*
