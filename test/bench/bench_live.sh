@@ -6,7 +6,7 @@
 # Creates a throwaway PostgreSQL 15 cluster in a temporary directory, measures
 # each figure against its baseline, prints one table, and removes the cluster
 # again.  It installs nothing: run `make install` first.  It never fails on a
-# missed target: it is a report.  About 10 minutes with the defaults.
+# missed target: it is a report.  About 8 minutes with the defaults.
 #
 #   test/bench/bench_live.sh                      # as root or any user
 #   BENCH_PERF_DIR=/tmp/prof test/bench/bench_live.sh   # also keep perf profiles
