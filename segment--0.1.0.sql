@@ -597,17 +597,22 @@ $$;
 -- Live segments: triggers on the customer table
 --
 
--- INSERT and DELETE re-evaluate the customers in the statement's transition
--- table.  Argument: the key column.
-CREATE FUNCTION segment._customers_changed() RETURNS trigger
+-- INSERT, UPDATE and DELETE on a tracked table with transition tables
+-- re-evaluate the customers in them.  Argument: the customer key column.
+CREATE FUNCTION segment._rows_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	keys @extschema@.segment;
+	parts text[] := '{}';
 BEGIN
-	EXECUTE pg_catalog.format('SELECT %s.segment_agg(%I) FROM %I',
-		'@extschema@', TG_ARGV[0],
-		CASE TG_OP WHEN 'INSERT' THEN 'segment_new_rows' ELSE 'segment_old_rows' END)
-	INTO keys;
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		parts := parts || pg_catalog.format('SELECT %I FROM segment_new_rows', TG_ARGV[0]);
+	END IF;
+	IF TG_OP IN ('DELETE', 'UPDATE') THEN
+		parts := parts || pg_catalog.format('SELECT %I FROM segment_old_rows', TG_ARGV[0]);
+	END IF;
+	EXECUTE pg_catalog.format('SELECT %s.segment_agg(k) FROM (%s) e(k)',
+		'@extschema@', pg_catalog.array_to_string(parts, ' UNION ALL ')) INTO keys;
 	IF keys IS NOT NULL THEN
 		PERFORM segment._process(keys);
 	END IF;
@@ -732,14 +737,14 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_inserted AFTER INSERT ON %s '
 		'REFERENCING NEW TABLE AS segment_new_rows FOR EACH STATEMENT '
-		'EXECUTE FUNCTION segment._customers_changed(%L)', tbl, key);
+		'EXECUTE FUNCTION segment._rows_changed(%L)', tbl, key);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_updated AFTER UPDATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customer_update_done()', tbl);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_deleted AFTER DELETE ON %s '
 		'REFERENCING OLD TABLE AS segment_old_rows FOR EACH STATEMENT '
-		'EXECUTE FUNCTION segment._customers_changed(%L)', tbl, key);
+		'EXECUTE FUNCTION segment._rows_changed(%L)', tbl, key);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_customers_truncated AFTER TRUNCATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION segment._customers_truncated()', tbl);
@@ -747,28 +752,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION segment.track_customers(regclass, name) IS 'track the customer table whose rows rules read';
-
--- Event DML re-evaluates the customers whose events changed.
-CREATE FUNCTION segment._events_changed() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	keys @extschema@.segment;
-	parts text[] := '{}';
-BEGIN
-	IF TG_OP IN ('INSERT', 'UPDATE') THEN
-		parts := parts || pg_catalog.format('SELECT %I FROM segment_new_rows', TG_ARGV[0]);
-	END IF;
-	IF TG_OP IN ('DELETE', 'UPDATE') THEN
-		parts := parts || pg_catalog.format('SELECT %I FROM segment_old_rows', TG_ARGV[0]);
-	END IF;
-	EXECUTE pg_catalog.format('SELECT %s.segment_agg(k) FROM (%s) e(k)',
-		'@extschema@', pg_catalog.array_to_string(parts, ' UNION ALL ')) INTO keys;
-	IF keys IS NOT NULL THEN
-		PERFORM segment._process(keys);
-	END IF;
-	RETURN NULL;
-END
-$$;
 
 CREATE FUNCTION segment._events_truncated() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -842,15 +825,15 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_events_inserted AFTER INSERT ON %s '
 		'REFERENCING NEW TABLE AS segment_new_rows FOR EACH STATEMENT '
-		'EXECUTE FUNCTION segment._events_changed(%L)', tbl, customer);
+		'EXECUTE FUNCTION segment._rows_changed(%L)', tbl, customer);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_events_updated AFTER UPDATE ON %s '
 		'REFERENCING OLD TABLE AS segment_old_rows NEW TABLE AS segment_new_rows '
-		'FOR EACH STATEMENT EXECUTE FUNCTION segment._events_changed(%L)', tbl, customer);
+		'FOR EACH STATEMENT EXECUTE FUNCTION segment._rows_changed(%L)', tbl, customer);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_events_deleted AFTER DELETE ON %s '
 		'REFERENCING OLD TABLE AS segment_old_rows FOR EACH STATEMENT '
-		'EXECUTE FUNCTION segment._events_changed(%L)', tbl, customer);
+		'EXECUTE FUNCTION segment._rows_changed(%L)', tbl, customer);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER segment_events_truncated AFTER TRUNCATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION segment._events_truncated()', tbl);
