@@ -24,7 +24,12 @@ OBJS = \
 	src/notify.o \
 	src/triggers.o
 
-DATA := $(wildcard segment--*.sql)
+# The install script is built from one file per concern under src/sql/,
+# in this order (later parts use what earlier ones define).
+INSTALL_PARTS = \
+	src/sql/type.sql \
+	src/sql/live.sql
+DATA_built = segment--$(EXTVERSION).sql
 DOCS := $(wildcard doc/*.md)
 
 # Debian's libroaring-dev (CRoaring 0.2.66); never vendored.
@@ -46,6 +51,13 @@ PROVE_TESTS = test/t/*.pl
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+segment--$(EXTVERSION).sql: $(INSTALL_PARTS)
+	{ echo '/* segment--$(EXTVERSION).sql: built from src/sql/ by the Makefile */'; \
+	  echo; \
+	  echo '-- complain if script is sourced in psql, rather than via CREATE EXTENSION'; \
+	  printf '%s\n' '\echo Use "CREATE EXTENSION segment" to load this file. \quit'; \
+	  for part in $^; do echo; cat $$part; done; } > $@
 
 # PGXS does not track headers: rebuild everything when one changes.
 $(OBJS): $(wildcard src/*.h)

@@ -213,7 +213,7 @@ print_environment() {
 		"full_page_writes=$(q 'SHOW full_page_writes'), work_mem=$(q 'SHOW work_mem'), jit=$(q 'SHOW jit'),"\
 		"max_parallel_workers_per_gather=$(q 'SHOW max_parallel_workers_per_gather')"
 	echo "extension: segment $(q "SELECT extversion FROM pg_extension WHERE extname = 'segment'"), source tree at commit $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?')$(
-		[[ -n $(git -C "$HERE/../.." status --porcelain -- src 'segment--*.sql' 2>/dev/null) ]] && echo ' (src/ or the SQL script modified)')"
+		[[ -n $(git -C "$HERE/../.." status --porcelain -- src 2>/dev/null) ]] && echo ' (src/ modified)')"
 	echo "repetitions: $COPY_REPS (figure 1), $QUERY_REPS (3, 4); pgbench: $PGB_ROUNDS rounds of ${PGB_SECONDS} s runs per pair (2)"
 	echo "segments (rule, size after the COPY):"
 	q "SELECT format('    %-12s %-40s %8s', name, rule, size) FROM segment.summary ORDER BY name"
