@@ -21,6 +21,7 @@ OBJS = \
 	src/rule.o \
 	src/evaluate.o \
 	src/membership.o \
+	src/pending.o \
 	src/notify.o \
 	src/triggers.o
 

@@ -7,7 +7,8 @@
  * keys (one roaring container), so that a change rewrites one small row and
  * concurrent writers only meet on the same chunk.  members() puts the
  * chunks back together: they are disjoint and ordered, so their containers
- * are copied as they are.
+ * are copied as they are.  What the current transaction changed is not in
+ * the rows yet (pending.c): readers apply it on top.
  *
  * IDENTIFICATION
  *	  src/membership.c
@@ -54,6 +55,18 @@ SegmentCatalogOwner(void)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/*
+ * The segment type's OID: that of segment.chunks.members, whatever schema
+ * the extension was created in.
+ */
+Oid
+SegmentTypeOid(void)
+{
+	Oid			chunks = get_relname_relid("chunks", get_namespace_oid("segment", false));
+
+	return get_atttype(chunks, get_attnum(chunks, "members"));
 }
 
 /*
@@ -190,6 +203,9 @@ assemble_members(const char *name, MemoryContext target)
 		CHECK_FOR_INTERRUPTS();
 	}
 	result = SegmentWriterFinish(&w);
+	/* this transaction's own changes are written only at commit */
+	if (PendingAny())
+		result = PendingApplySegment(name, result);
 	MemoryContextSwitchTo(old);
 	read_end(save_userid, save_sec_context);
 	return result;
@@ -295,6 +311,13 @@ read_chunk(const char *name, int32 chunk, MemoryContext target)
 			result = (SegmentData *) PG_DETOAST_DATUM_COPY(d);
 			MemoryContextSwitchTo(old);
 		}
+	}
+	if (PendingAny())
+	{
+		MemoryContext old = MemoryContextSwitchTo(target);
+
+		result = PendingApplyChunk(name, chunk, result);
+		MemoryContextSwitchTo(old);
 	}
 	read_end(save_userid, save_sec_context);
 	return result;

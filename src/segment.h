@@ -94,8 +94,18 @@ extern uint32 *SegmentSortKeys(uint32 *keys, size_t n, size_t *nunique);
 extern uint32 SegmentCheckKey(int64 key);
 extern Datum segment_to_array(PG_FUNCTION_ARGS);
 
+/* segment_ops.c, called directly */
+extern Datum segment_or(PG_FUNCTION_ARGS);
+extern Datum segment_andnot(PG_FUNCTION_ARGS);
+
 /* membership.c */
 extern Oid	SegmentCatalogOwner(void);
+extern Oid	SegmentTypeOid(void);
+
+/* pending.c */
+extern bool PendingAny(void);
+extern SegmentData *PendingApplyChunk(const char *name, int32 chunk, SegmentData *stored);
+extern SegmentData *PendingApplySegment(const char *name, SegmentData *stored);
 
 /* segment.c */
 extern void _PG_init(void);

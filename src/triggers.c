@@ -58,18 +58,6 @@ pending_xact_callback(XactEvent event, void *arg)
 		forget_pending();
 }
 
-/*
- * The segment type's OID: that of segment.chunks.members, whatever schema
- * the extension was created in.
- */
-static Oid
-segment_type_oid(void)
-{
-	Oid			chunks = get_relname_relid("chunks", get_namespace_oid("segment", false));
-
-	return get_atttype(chunks, get_attnum(chunks, "members"));
-}
-
 static void
 remember_key(HeapTuple tuple, TupleDesc desc, int attnum)
 {
@@ -175,7 +163,7 @@ segment_customer_update_done(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	argtypes[0] = segment_type_oid();
+	argtypes[0] = SegmentTypeOid();
 	args[0] = PointerGetDatum(affected);
 	ret = SPI_execute_with_args("SELECT count(*) FROM segment._process($1)", 1,
 								argtypes, args, NULL, false, 0);

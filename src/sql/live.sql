@@ -87,12 +87,21 @@ CREATE FUNCTION segment._evaluate(customers regclass, key name, expressions text
 	owner regrole, keys segment) RETURNS segment[]
 	AS 'MODULE_PATHNAME', 'segment_evaluate' LANGUAGE C;
 
+-- ROWS: a statement's customers usually fall in a chunk or two.
 CREATE FUNCTION segment._split_chunks(members segment, OUT chunk integer, OUT members segment)
 	RETURNS SETOF record
-	AS 'MODULE_PATHNAME', 'segment_split_chunks' LANGUAGE C IMMUTABLE STRICT;
+	AS 'MODULE_PATHNAME', 'segment_split_chunks' LANGUAGE C IMMUTABLE STRICT ROWS 4;
 
 CREATE FUNCTION segment._note_flips(extension_schema name) RETURNS void
 	AS 'MODULE_PATHNAME', 'segment_note_flips' LANGUAGE C STRICT;
+
+CREATE FUNCTION segment._defer(extension_schema name, names text[], chunks integer[],
+	entered segment[], exited segment[]) RETURNS void
+	AS 'MODULE_PATHNAME', 'segment_defer' LANGUAGE C STRICT;
+
+CREATE FUNCTION segment._pending_adjust(name text, chunk integer, members segment)
+	RETURNS segment
+	AS 'MODULE_PATHNAME', 'segment_pending_adjust' LANGUAGE C STABLE STRICT;
 
 -- Inside the SECURITY DEFINER functions below current_user is the
 -- extension's owner; the role that called them is the session's role, as
@@ -125,13 +134,13 @@ COMMENT ON FUNCTION segment.members(text) IS 'the members of a segment';
 -- Live segments: applying changes
 --
 
--- Make the stored membership of each named segment agree with its fresh
--- members on the keys in affected.  Only this transaction changes its
--- customers' bits (it holds their rows, or refresh holds the table), so
--- the changes are computed from the chunk rows as committed, and only the
--- rows that change are locked: in (segment, chunk) order, level by level
--- as _process calls this, so all transactions lock in (depth, segment,
--- chunk) order and a statement cannot deadlock on these rows.
+-- Make the membership of each named segment agree with its fresh members
+-- on the keys in affected.  The changes are computed against the
+-- membership this transaction sees (stored rows and its own changes so
+-- far), recorded in history now, and written to segment.chunks at commit,
+-- in (segment, chunk) order (pending.c): a transaction locks chunk rows
+-- only once it has done everything else, so transactions cannot deadlock
+-- on them however their statements are ordered.
 CREATE FUNCTION segment._apply(names text[], affected segment, fresh segment[],
 	OUT segment text, OUT entered bigint, OUT exited bigint)
 RETURNS SETOF record
@@ -141,47 +150,27 @@ DECLARE
 	d_chunks integer[];
 	d_came @extschema@.segment[];
 	d_went @extschema@.segment[];
-	stamp timestamptz;
 BEGIN
 	SELECT array_agg(d.name ORDER BY d.name, d.chunk), array_agg(d.chunk ORDER BY d.name, d.chunk),
 	       array_agg(d.came ORDER BY d.name, d.chunk), array_agg(d.went ORDER BY d.name, d.chunk)
 	  INTO d_names, d_chunks, d_came, d_went
 	  FROM (SELECT p.name, p.chunk,
-	               p.fresh OPERATOR(@extschema@.-) coalesce(c.members, '{}') AS came,
-	               (coalesce(c.members, '{}') OPERATOR(@extschema@.&) p.keys)
-	                   OPERATOR(@extschema@.-) p.fresh AS went
+	               p.fresh OPERATOR(@extschema@.-) p.current AS came,
+	               (p.current OPERATOR(@extschema@.&) p.keys) OPERATOR(@extschema@.-) p.fresh AS went
 	          FROM (SELECT n.name, k.chunk, k.members AS keys,
-	                       n.fresh OPERATOR(@extschema@.&) k.members AS fresh
+	                       n.fresh OPERATOR(@extschema@.&) k.members AS fresh,
+	                       segment._pending_adjust(n.name, k.chunk,
+	                           coalesce((SELECT c.members FROM segment.chunks c
+	                                      WHERE c.segment = n.name AND c.chunk = k.chunk),
+	                                    '{}')) AS current
 	                  FROM unnest(names, fresh) n(name, fresh),
-	                       segment._split_chunks(affected) k) p
-	          LEFT JOIN segment.chunks c ON c.segment = p.name AND c.chunk = p.chunk) d
+	                       segment._split_chunks(affected) k) p) d
 	 WHERE @extschema@.cardinality(d.came) > 0 OR @extschema@.cardinality(d.went) > 0;
 
 	IF d_names IS NOT NULL THEN
-		-- rows that gain members must exist to be locked; inserting only
-		-- rows we cannot see never waits for a row being changed
-		INSERT INTO segment.chunks (segment, chunk, members)
-		SELECT d.name, d.chunk, '{}'
-		  FROM unnest(d_names, d_chunks) d(name, chunk)
-		 WHERE NOT EXISTS (SELECT FROM segment.chunks c
-		                    WHERE c.segment = d.name AND c.chunk = d.chunk)
-		 ORDER BY 1, 2
-		ON CONFLICT DO NOTHING;
-
-		PERFORM FROM segment.chunks c
-		  JOIN unnest(d_names, d_chunks) d(name, chunk)
-		    ON c.segment = d.name AND c.chunk = d.chunk
-		 ORDER BY c.segment, c.chunk
-		   FOR UPDATE OF c;
-		-- stamped once the rows are ours: a customer's later change has a later time
-		stamp := pg_catalog.clock_timestamp();
-
-		UPDATE segment.chunks c
-		   SET members = (c.members OPERATOR(@extschema@.-) d.went) OPERATOR(@extschema@.|) d.came
-		  FROM unnest(d_names, d_chunks, d_came, d_went) d(name, chunk, came, went)
-		 WHERE c.segment = d.name AND c.chunk = d.chunk;
-		INSERT INTO segment.flips (segment, chunk, entered, exited, at)
-		SELECT d.name, d.chunk, d.came, d.went, stamp
+		PERFORM segment._defer('@extschema@', d_names, d_chunks, d_came, d_went);
+		INSERT INTO segment.flips (segment, chunk, entered, exited)
+		SELECT d.name, d.chunk, d.came, d.went
 		  FROM unnest(d_names, d_chunks, d_came, d_went) d(name, chunk, came, went);
 		PERFORM segment._note_flips('@extschema@');
 	END IF;
@@ -346,7 +335,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	everyone @extschema@.segment;
 BEGIN
-	SELECT @extschema@.union_agg(c.members) INTO everyone FROM segment.chunks c;
+	SELECT @extschema@.union_agg(segment.members(d.name)) INTO everyone FROM segment.definitions d;
 	IF everyone IS NOT NULL THEN
 		PERFORM segment._process(everyone);
 	END IF;
@@ -755,7 +744,7 @@ COMMENT ON VIEW segment.history IS 'every recorded membership change of the segm
 COMMENT ON COLUMN segment.history.segment IS 'segment name';
 COMMENT ON COLUMN segment.history.customer_id IS 'customer key';
 COMMENT ON COLUMN segment.history.change IS 'entered or exited';
-COMMENT ON COLUMN segment.history.at IS 'when the change was applied: changes of one customer are in commit order';
+COMMENT ON COLUMN segment.history.at IS 'when the change was made: changes of one customer are in commit order';
 
 GRANT SELECT ON segment.membership, segment.summary, segment.history TO PUBLIC;
 
@@ -763,7 +752,9 @@ GRANT SELECT ON segment.membership, segment.summary, segment.history TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION segment._apply(text[], segment, segment[]),
 	segment._process(segment, text),
 	segment._evaluate(regclass, name, text[], regrole, segment),
-	segment._note_flips(name) FROM PUBLIC;
+	segment._note_flips(name),
+	segment._defer(name, text[], integer[], segment[], segment[]),
+	segment._pending_adjust(text, integer, segment) FROM PUBLIC;
 
 -- Dropping a tracked table stops tracking it; dropping the customer table
 -- drops its segments.
