@@ -23,13 +23,15 @@ OBJS = \
 	src/membership.o \
 	src/pending.o \
 	src/notify.o \
-	src/triggers.o
+	src/triggers.o \
+	src/ltv_models.o
 
 # The install script is built from one file per concern under src/sql/,
 # in this order (later parts use what earlier ones define).
 INSTALL_PARTS = \
 	src/sql/type.sql \
-	src/sql/live.sql
+	src/sql/live.sql \
+	src/sql/ltv.sql
 DATA_built = segment--$(EXTVERSION).sql
 DOCS := $(wildcard doc/*.md)
 
