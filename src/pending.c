@@ -218,6 +218,17 @@ compare_segments(const void *a, const void *b)
 	return strcmp((*(PendingSegment *const *) a)->name, (*(PendingSegment *const *) b)->name);
 }
 
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
 static void
 prepare_plans(void)
 {
@@ -246,10 +257,7 @@ prepare_plans(void)
 					   " ON CONFLICT (segment, chunk) DO UPDATE"
 					   " SET members = (c.members OPERATOR(%1$s.-) $4) OPERATOR(%1$s.|) $3",
 					   extension_schema);
-		upsert_plan = SPI_prepare(sql, 4, argtypes);
-		if (upsert_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(upsert_plan);
+		upsert_plan = keep_plan(sql, 4, argtypes);
 	}
 	if (remove_plan == NULL)
 	{
@@ -257,10 +265,7 @@ prepare_plans(void)
 					   " WHERE c.segment OPERATOR(pg_catalog.=) $1"
 					   " AND c.chunk OPERATOR(pg_catalog.=) $2",
 					   extension_schema);
-		remove_plan = SPI_prepare(sql, 3, argtypes);
-		if (remove_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(remove_plan);
+		remove_plan = keep_plan(sql, 3, argtypes);
 	}
 }
 
