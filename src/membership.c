@@ -70,6 +70,39 @@ SegmentTypeOid(void)
 }
 
 /*
+ * Connect to SPI as the role that owns the extension's catalog, whoever the
+ * current user is.  Pair with SegmentCatalogEnd().
+ */
+void
+SegmentCatalogBegin(SegmentCatalogSave *save)
+{
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(SegmentCatalogOwner(), save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+}
+
+void
+SegmentCatalogEnd(const SegmentCatalogSave *save)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * A plan prepared for the rest of the backend's life.
+ */
+SPIPlanPtr
+SegmentKeepPlan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/*
  * Run one of this file's queries through a plan prepared once per backend:
  * members() is often called once per statement, where planning would cost
  * more than reading the chunks.
@@ -79,14 +112,7 @@ run_cached(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *a
 		   long limit)
 {
 	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
+		*plan = SegmentKeepPlan(sql, nargs, argtypes);
 	return SPI_execute_plan(*plan, args, NULL, true, limit);
 }
 
@@ -135,24 +161,15 @@ check_read_access(const char *name, Oid reader)
 
 /*
  * Connect to SPI as the catalog owner, after checking that the current user
- * may read the segment.  Pair with read_end().
+ * may read the segment.  Pair with SegmentCatalogEnd().
  */
 static void
-read_begin(const char *name, Oid *save_userid, int *save_sec_context)
+read_begin(const char *name, SegmentCatalogSave *save)
 {
 	Oid			reader = GetUserId();
 
-	GetUserIdAndSecContext(save_userid, save_sec_context);
-	SetUserIdAndSecContext(SegmentCatalogOwner(), *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	SegmentCatalogBegin(save);
 	check_read_access(name, reader);
-}
-
-static void
-read_end(Oid save_userid, int save_sec_context)
-{
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /*
@@ -166,11 +183,10 @@ assemble_members(const char *name, MemoryContext target)
 	SegmentWriter w;
 	MemoryContext old;
 	SegmentData *result;
-	Oid			save_userid;
-	int			save_sec_context;
+	SegmentCatalogSave save;
 	int			ret;
 
-	read_begin(name, &save_userid, &save_sec_context);
+	read_begin(name, &save);
 	args[0] = CStringGetTextDatum(name);
 	ret = run_cached(&chunks_plan,
 					 "SELECT members FROM segment.chunks WHERE segment = $1 ORDER BY chunk",
@@ -207,7 +223,7 @@ assemble_members(const char *name, MemoryContext target)
 	if (PendingAny())
 		result = PendingApplySegment(name, result);
 	MemoryContextSwitchTo(old);
-	read_end(save_userid, save_sec_context);
+	SegmentCatalogEnd(&save);
 	return result;
 }
 
@@ -220,17 +236,14 @@ segment_can_read(PG_FUNCTION_ARGS)
 {
 	Oid			owner = PG_GETARG_OID(0);
 	Oid			reader = GetUserId();
-	Oid			save_userid;
-	int			save_sec_context;
+	SegmentCatalogSave save;
 	bool		result;
 	bool		isnull;
 	int			ret;
 
 	if (has_privs_of_role(reader, owner))
 		PG_RETURN_BOOL(true);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	SegmentCatalogBegin(&save);
 	ret = run_cached(&source_plan, "SELECT relid FROM segment.customer_source", 0, NULL, NULL, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
@@ -238,8 +251,7 @@ segment_can_read(PG_FUNCTION_ARGS)
 		pg_class_aclcheck(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull)),
 						  reader, ACL_SELECT) == ACLCHECK_OK;
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SegmentCatalogEnd(&save);
 	PG_RETURN_BOOL(result);
 }
 
@@ -286,12 +298,11 @@ read_chunk(const char *name, int32 chunk, MemoryContext target)
 {
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		args[2];
-	Oid			save_userid;
-	int			save_sec_context;
+	SegmentCatalogSave save;
 	SegmentData *result = NULL;
 	int			ret;
 
-	read_begin(name, &save_userid, &save_sec_context);
+	read_begin(name, &save);
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(chunk);
 	ret = run_cached(&chunk_plan,
@@ -319,7 +330,7 @@ read_chunk(const char *name, int32 chunk, MemoryContext target)
 		result = PendingApplyChunk(name, chunk, result);
 		MemoryContextSwitchTo(old);
 	}
-	read_end(save_userid, save_sec_context);
+	SegmentCatalogEnd(&save);
 	return result;
 }
 

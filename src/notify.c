@@ -50,8 +50,7 @@ send_summary(void)
 {
 	int			ret;
 	char	   *sql;
-	Oid			save_userid;
-	int			save_sec_context;
+	SegmentCatalogSave save;
 
 	sql = psprintf("SELECT pg_catalog.json_object_agg(segment, pg_catalog.json_build_object("
 				   "'entered', entered, 'exited', exited) ORDER BY segment)::text"
@@ -64,9 +63,7 @@ send_summary(void)
 	/* pre-commit runs outside any statement: queries need a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* the history is the extension's, not the committing role's, to read */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	SegmentCatalogBegin(&save);
 	ret = SPI_execute(sql, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -78,8 +75,7 @@ send_summary(void)
 		if (!isnull)
 			notify_summary(TextDatumGetCString(d));
 	}
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SegmentCatalogEnd(&save);
 	PopActiveSnapshot();
 }
 

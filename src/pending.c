@@ -76,16 +76,15 @@ static SPIPlanPtr remove_plan = NULL;
 static Oid	plans_type = InvalidOid;
 static char plans_schema[NAMEDATALEN * 2 + 3];
 
-static Datum
-set_or(SegmentData *a, SegmentData *b)
+/* (base - went) | came, in the current memory context */
+static SegmentData *
+apply_change(SegmentData *base, SegmentData *came, SegmentData *went)
 {
-	return DirectFunctionCall2(segment_or, PointerGetDatum(a), PointerGetDatum(b));
-}
+	Datum		kept = DirectFunctionCall2(segment_andnot, PointerGetDatum(base),
+										   PointerGetDatum(went));
 
-static Datum
-set_andnot(SegmentData *a, SegmentData *b)
-{
-	return DirectFunctionCall2(segment_andnot, PointerGetDatum(a), PointerGetDatum(b));
+	return (SegmentData *) DatumGetPointer(DirectFunctionCall2(segment_or, kept,
+															   PointerGetDatum(came)));
 }
 
 static bool
@@ -152,8 +151,8 @@ record_change(PendingLayer *layer, const char *name, int32 chunk,
 		SegmentData *oldcame = pc->came;
 		SegmentData *oldwent = pc->went;
 
-		pc->came = (SegmentData *) DatumGetPointer(set_or((SegmentData *) DatumGetPointer(set_andnot(oldcame, went)), came));
-		pc->went = (SegmentData *) DatumGetPointer(set_or((SegmentData *) DatumGetPointer(set_andnot(oldwent, came)), went));
+		pc->came = apply_change(oldcame, came, went);
+		pc->went = apply_change(oldwent, went, came);
 		pfree(oldcame);
 		pfree(oldwent);
 	}
@@ -218,15 +217,22 @@ compare_segments(const void *a, const void *b)
 	return strcmp((*(PendingSegment *const *) a)->name, (*(PendingSegment *const *) b)->name);
 }
 
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *argtypes)
+/* A segment's changed chunks, in chunk order; palloc'd, *n of them */
+static PendingChunk **
+sorted_chunks(PendingSegment *seg, long *n)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	PendingChunk **chunks;
+	HASH_SEQ_STATUS status;
+	PendingChunk *pc;
+	long		j = 0;
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
+	*n = hash_get_num_entries(seg->chunks);
+	chunks = palloc(Max(*n, 1) * sizeof(PendingChunk *));
+	hash_seq_init(&status, seg->chunks);
+	while ((pc = (PendingChunk *) hash_seq_search(&status)) != NULL)
+		chunks[j++] = pc;
+	qsort(chunks, *n, sizeof(PendingChunk *), compare_chunks);
+	return chunks;
 }
 
 static void
@@ -257,7 +263,7 @@ prepare_plans(void)
 					   " ON CONFLICT (segment, chunk) DO UPDATE"
 					   " SET members = (c.members OPERATOR(%1$s.-) $4) OPERATOR(%1$s.|) $3",
 					   extension_schema);
-		upsert_plan = keep_plan(sql, 4, argtypes);
+		upsert_plan = SegmentKeepPlan(sql, 4, argtypes);
 	}
 	if (remove_plan == NULL)
 	{
@@ -265,7 +271,7 @@ prepare_plans(void)
 					   " WHERE c.segment OPERATOR(pg_catalog.=) $1"
 					   " AND c.chunk OPERATOR(pg_catalog.=) $2",
 					   extension_schema);
-		remove_plan = keep_plan(sql, 3, argtypes);
+		remove_plan = SegmentKeepPlan(sql, 3, argtypes);
 	}
 }
 
@@ -279,8 +285,7 @@ flush_changes(void)
 	PendingSegment **segs;
 	int			nsegs;
 	int			i;
-	Oid			save_userid;
-	int			save_sec_context;
+	SegmentCatalogSave save;
 
 	/* every subtransaction has ended: one layer is left */
 	Assert(list_length(layers) == 1);
@@ -296,25 +301,15 @@ flush_changes(void)
 
 	/* pre-commit runs outside any statement: queries need a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	SegmentCatalogBegin(&save);
 	prepare_plans();
 
 	for (i = 0; i < nsegs; i++)
 	{
-		long		n = hash_get_num_entries(segs[i]->chunks);
-		PendingChunk **chunks = palloc(n * sizeof(PendingChunk *));
-		HASH_SEQ_STATUS status;
-		PendingChunk *pc;
-		long		j = 0;
+		long		n;
+		PendingChunk **chunks = sorted_chunks(segs[i], &n);
 
-		hash_seq_init(&status, segs[i]->chunks);
-		while ((pc = (PendingChunk *) hash_seq_search(&status)) != NULL)
-			chunks[j++] = pc;
-		qsort(chunks, n, sizeof(PendingChunk *), compare_chunks);
-
-		for (j = 0; j < n; j++)
+		for (long j = 0; j < n; j++)
 		{
 			Datum		args[4];
 			bool		gains = !set_is_empty(chunks[j]->came);
@@ -334,8 +329,7 @@ flush_changes(void)
 		pfree(chunks);
 	}
 
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SegmentCatalogEnd(&save);
 	PopActiveSnapshot();
 }
 
@@ -488,10 +482,23 @@ PendingApplyChunk(const char *name, int32 chunk, SegmentData *stored)
 		if (stored == NULL)
 			stored = (SegmentData *) PG_DETOAST_DATUM_COPY(PointerGetDatum(pc->came));
 		else
-			stored = (SegmentData *) DatumGetPointer(set_or((SegmentData *) DatumGetPointer(set_andnot(stored, pc->went)),
-															pc->came));
+			stored = apply_change(stored, pc->came, pc->went);
 	}
 	return stored;
+}
+
+static void
+append_containers(SegmentWriter *w, SegmentData *s)
+{
+	SegmentView sv;
+	RfContainer c;
+
+	SegmentViewInit((struct varlena *) s, &sv);
+	for (uint32 i = 0; i < sv.h.n; i++)
+	{
+		SegmentGetContainer(&sv, i, &c);
+		SegmentWriterAddRaw(w, &c);
+	}
 }
 
 /*
@@ -507,44 +514,22 @@ PendingApplySegment(const char *name, SegmentData *stored)
 		PendingSegment *seg = find_segment((PendingLayer *) lfirst(lc), name, false);
 		long		n;
 		PendingChunk **chunks;
-		HASH_SEQ_STATUS status;
-		PendingChunk *pc;
 		SegmentWriter came;
 		SegmentWriter went;
-		long		j = 0;
 
 		if (seg == NULL)
 			continue;
-		n = hash_get_num_entries(seg->chunks);
-		chunks = palloc(n * sizeof(PendingChunk *));
-		hash_seq_init(&status, seg->chunks);
-		while ((pc = (PendingChunk *) hash_seq_search(&status)) != NULL)
-			chunks[j++] = pc;
-		qsort(chunks, n, sizeof(PendingChunk *), compare_chunks);
+		chunks = sorted_chunks(seg, &n);
 
 		/* chunks are disjoint and now ordered: their containers concatenate */
 		SegmentWriterInit(&came, 1024);
 		SegmentWriterInit(&went, 1024);
-		for (j = 0; j < n; j++)
+		for (long j = 0; j < n; j++)
 		{
-			SegmentView sv;
-			RfContainer c;
-
-			SegmentViewInit((struct varlena *) chunks[j]->came, &sv);
-			for (uint32 i = 0; i < sv.h.n; i++)
-			{
-				SegmentGetContainer(&sv, i, &c);
-				SegmentWriterAddRaw(&came, &c);
-			}
-			SegmentViewInit((struct varlena *) chunks[j]->went, &sv);
-			for (uint32 i = 0; i < sv.h.n; i++)
-			{
-				SegmentGetContainer(&sv, i, &c);
-				SegmentWriterAddRaw(&went, &c);
-			}
+			append_containers(&came, chunks[j]->came);
+			append_containers(&went, chunks[j]->went);
 		}
-		stored = (SegmentData *) DatumGetPointer(set_or((SegmentData *) DatumGetPointer(set_andnot(stored, SegmentWriterFinish(&went))),
-														SegmentWriterFinish(&came)));
+		stored = apply_change(stored, SegmentWriterFinish(&came), SegmentWriterFinish(&went));
 		pfree(chunks);
 	}
 	return stored;

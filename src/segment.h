@@ -99,8 +99,17 @@ extern Datum segment_or(PG_FUNCTION_ARGS);
 extern Datum segment_andnot(PG_FUNCTION_ARGS);
 
 /* membership.c */
+typedef struct SegmentCatalogSave
+{
+	Oid			userid;
+	int			sec_context;
+} SegmentCatalogSave;
+
 extern Oid	SegmentCatalogOwner(void);
 extern Oid	SegmentTypeOid(void);
+extern void SegmentCatalogBegin(SegmentCatalogSave *save);
+extern void SegmentCatalogEnd(const SegmentCatalogSave *save);
+extern struct _SPI_plan *SegmentKeepPlan(const char *sql, int nargs, Oid *argtypes);
 
 /* pending.c */
 extern bool PendingAny(void);

@@ -137,8 +137,7 @@ segment_customer_update_done(PG_FUNCTION_ARGS)
 	Oid			argtypes[1];
 	Datum		args[1];
 	int			ret;
-	Oid			save_userid;
-	int			save_sec_context;
+	SegmentCatalogSave save;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
@@ -160,16 +159,13 @@ segment_customer_update_done(PG_FUNCTION_ARGS)
 	pfree(keys);
 
 	/* the extension's role applies membership changes, as its SQL functions do */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(SegmentCatalogOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	SegmentCatalogBegin(&save);
 	argtypes[0] = SegmentTypeOid();
 	args[0] = PointerGetDatum(affected);
 	ret = SPI_execute_with_args("SELECT count(*) FROM segment._process($1)", 1,
 								argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SegmentCatalogEnd(&save);
 	return PointerGetDatum(NULL);
 }
