@@ -889,6 +889,34 @@ bgnbd_objective(const double *theta, double *grad, const void *arg)
 static const char *const bgnbd_names[] = {"r", "alpha", "a", "b"};
 
 /*
+ * The composite a fit returns: its parameters, the log-likelihood and the
+ * number of customers.  Never a NaN or infinite value.
+ */
+static Datum
+fit_result(TupleDesc tupdesc, const char *model, const char *const *names, int np,
+		   const double *param, double loglik, int64 n)
+{
+	Datum		values[FIT_MAX_PARAMS + 2];
+	bool		nulls[FIT_MAX_PARAMS + 2] = {0};
+
+	for (int i = 0; i < np; i++)
+	{
+		if (!isfinite(param[i]) || param[i] <= 0.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the %s model fit gave an out-of-range %s", model, names[i])));
+		values[i] = Float8GetDatum(param[i]);
+	}
+	if (!isfinite(loglik))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the %s model fit gave an out-of-range log-likelihood", model)));
+	values[np] = Float8GetDatum(loglik);
+	values[np + 1] = Int64GetDatum(n);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+/*
  * bgnbd_fit(x, t_x, T): final.  Returns segment.bgnbd_model.
  */
 Datum
@@ -905,8 +933,6 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	double		theta[FIT_MAX_PARAMS];
 	double		param[4];
 	double		loglik;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
 
 	(void) aggregate_context(fcinfo, "bgnbd_fit_final");
 	if (PG_ARGISNULL(0))
@@ -989,23 +1015,8 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	theta[1] = log(param[1]);
 	loglik = -bgnbd_objective(theta, NULL, &data) * data.total;
 
-	for (int i = 0; i < 4; i++)
-	{
-		if (!isfinite(param[i]) || param[i] <= 0.0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("the BG/NBD model fit gave an out-of-range %s", bgnbd_names[i])));
-		values[i] = Float8GetDatum(param[i]);
-	}
-	if (!isfinite(loglik))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("the BG/NBD model fit gave an out-of-range log-likelihood")));
-	values[4] = Float8GetDatum(loglik);
-	values[5] = Int64GetDatum(state->nrows);
-
-	tupdesc = BlessTupleDesc(tupdesc);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(fit_result(tupdesc, "BG/NBD", bgnbd_names, 4, param, loglik,
+							   state->nrows));
 }
 
 /*
@@ -1088,8 +1099,6 @@ gammagamma_fit_final(PG_FUNCTION_ARGS)
 	double		theta[FIT_MAX_PARAMS];
 	double		param[3];
 	double		loglik;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
 
 	(void) aggregate_context(fcinfo, "gammagamma_fit_final");
 	if (PG_ARGISNULL(0))
@@ -1167,24 +1176,8 @@ gammagamma_fit_final(PG_FUNCTION_ARGS)
 	theta[2] = log(param[2]);
 	loglik = -gammagamma_objective(theta, NULL, &data) * data.total;
 
-	for (int i = 0; i < 3; i++)
-	{
-		if (!isfinite(param[i]) || param[i] <= 0.0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("the Gamma-Gamma model fit gave an out-of-range %s",
-							gammagamma_names[i])));
-		values[i] = Float8GetDatum(param[i]);
-	}
-	if (!isfinite(loglik))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("the Gamma-Gamma model fit gave an out-of-range log-likelihood")));
-	values[3] = Float8GetDatum(loglik);
-	values[4] = Int64GetDatum(state->nrows);
-
-	tupdesc = BlessTupleDesc(tupdesc);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(fit_result(tupdesc, "Gamma-Gamma", gammagamma_names, 3, param, loglik,
+							   state->nrows));
 }
 
 /*
