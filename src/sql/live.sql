@@ -748,6 +748,28 @@ COMMENT ON COLUMN segment.history.at IS 'when the change was made: changes of on
 
 GRANT SELECT ON segment.membership, segment.summary, segment.history TO PUBLIC;
 
+-- Internal functions, for \df+ readers.
+COMMENT ON FUNCTION segment._compile_rule(regclass, name, text, text) IS 'internal: check a rule with the analyzer and return it compiled, with the columns and segments it reads';
+COMMENT ON FUNCTION segment._evaluate(regclass, name, text[], regrole, segment) IS 'internal: evaluate compiled rules as their owner, for the given customers or all';
+COMMENT ON FUNCTION segment._split_chunks(segment) IS 'internal: one row per chunk (key >> 16) of a segment';
+COMMENT ON FUNCTION segment._note_flips(name) IS 'internal: this transaction recorded flips, to announce at commit';
+COMMENT ON FUNCTION segment._defer(name, text[], integer[], segment[], segment[]) IS 'internal: record membership changes, written to segment.chunks at commit';
+COMMENT ON FUNCTION segment._pending_adjust(text, integer, segment) IS 'internal: a stored chunk with this transaction''s unwritten changes applied';
+COMMENT ON FUNCTION segment._caller() IS 'internal: the role that called a SECURITY DEFINER function';
+COMMENT ON FUNCTION segment._chunk_contains(text, bigint) IS 'internal: membership of one customer, reading only its chunk';
+COMMENT ON FUNCTION segment._can_read(regrole) IS 'internal: may the current user read the segments of this owner';
+COMMENT ON FUNCTION segment._apply(text[], segment, segment[]) IS 'internal: bring the membership of segments in line with fresh results for the affected customers';
+COMMENT ON FUNCTION segment._process(segment, text) IS 'internal: re-evaluate every segment, depth by depth, for the affected customers (all when NULL)';
+COMMENT ON FUNCTION segment._rows_changed() IS 'internal: statement trigger re-evaluating the customers of a transition table';
+COMMENT ON FUNCTION segment._customer_row_updated() IS 'internal: row trigger remembering customers whose watched columns changed';
+COMMENT ON FUNCTION segment._customer_update_done() IS 'internal: statement trigger re-evaluating the remembered customers';
+COMMENT ON FUNCTION segment._watch_columns() IS 'internal: recreate the update trigger for the columns rules read';
+COMMENT ON FUNCTION segment._customers_truncated() IS 'internal: TRUNCATE of the customer table: every member leaves';
+COMMENT ON FUNCTION segment._events_truncated() IS 'internal: TRUNCATE of an event table: every customer is re-evaluated';
+COMMENT ON FUNCTION segment._check_name(text) IS 'internal: reject an empty or taken segment name';
+COMMENT ON FUNCTION segment._create(text, text, text, text) IS 'internal: the definer part of segment.create';
+COMMENT ON FUNCTION segment._check_owner(text) IS 'internal: the definition of a segment the caller owns, or an error';
+
 -- Internal functions that write membership or run rules as their owner.
 REVOKE EXECUTE ON FUNCTION segment._apply(text[], segment, segment[]),
 	segment._process(segment, text),
@@ -776,5 +798,6 @@ BEGIN
 	   AND o.objsubid = 0;
 END
 $$;
+COMMENT ON FUNCTION segment._on_sql_drop() IS 'internal: event trigger that stops tracking dropped tables';
 CREATE EVENT TRIGGER segment_on_sql_drop ON sql_drop
 	EXECUTE FUNCTION segment._on_sql_drop();
