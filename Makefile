@@ -18,8 +18,11 @@ OBJS = \
 	src/segment_sample.o \
 	src/segment_agg.o \
 	src/segment_support.o \
+	src/catalog.o \
+	src/clock.o \
 	src/rule.o \
 	src/evaluate.o \
+	src/process.o \
 	src/membership.o \
 	src/pending.o \
 	src/notify.o \
@@ -30,8 +33,9 @@ OBJS = \
 # in this order (later parts use what earlier ones define).
 INSTALL_PARTS = \
 	src/sql/type.sql \
+	src/sql/ltv.sql \
 	src/sql/live.sql \
-	src/sql/ltv.sql
+	src/sql/behaviour.sql
 DATA_built = segment--$(EXTVERSION).sql
 DOCS := $(wildcard doc/*.md)
 

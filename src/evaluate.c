@@ -1,7 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * evaluate.c
- *	  Evaluating a compiled rule over customers, as the segment's owner.
+ *	  Evaluating items over customers, as their owner.
+ *
+ * All the items of one owner and depth are evaluated by one query over the
+ * customer profile: the customer row's columns next to the traits, which
+ * are aggregates over each event table, grouped by customer.  A customer
+ * with no events gets each trait's value over zero events (count 0, sum
+ * NULL), computed once.  The query returns one row per customer with the
+ * key and every item's value, and a receiver sorts the keys into one
+ * buffer per segment as the rows stream by, so nothing is materialized.
  *
  * A rule runs with the rights of the segment's owner, never of whoever
  * wrote the row that fired the trigger: the user id is switched for the
@@ -12,45 +20,31 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "segment.h"
+#include "live.h"
 
 #include "access/htup_details.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "common/hashfn.h"
-#include "utils/array.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 
-PG_FUNCTION_INFO_V1(segment_evaluate);
-
-/* The schema a type lives in. */
-static Oid
-type_namespace(Oid typid)
-{
-	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-	Oid			result;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for type %u", typid);
-	result = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
-	ReleaseSysCache(tup);
-	return result;
-}
+/* Below this many keys, look them up by index; above it, scan. */
+#define EVALUATE_LOOKUP_MAX		10000
 
 /*
  * Plans of evaluation queries, by query text, kept for the backend's life:
- * a trigger evaluates the same rules for every statement.  The text names
- * the rules' compiled expressions, so a changed rule is a new entry.
+ * the same items are evaluated for every statement.  The text holds the
+ * items' compiled expressions, so a changed definition is a new entry.
  */
 typedef struct PlanCacheEntry
 {
 	uint32		hash;
 	char	   *sql;
-	int			nargs;
 	Oid			argtype;
 	SPIPlanPtr	plan;
 	struct PlanCacheEntry *next;
@@ -62,23 +56,22 @@ static PlanCacheEntry *plan_cache = NULL;
 static int	plan_cache_size = 0;
 
 static SPIPlanPtr
-cached_plan(const char *sql, int nargs, Oid *argtypes)
+cached_plan(const char *sql, Oid argtype)
 {
 	uint32		hash = string_hash(sql, strlen(sql) + 1);
 	PlanCacheEntry *e;
 	SPIPlanPtr	plan;
 
 	for (e = plan_cache; e != NULL; e = e->next)
-		if (e->hash == hash && e->nargs == nargs &&
-			(nargs == 0 || e->argtype == argtypes[0]) && strcmp(e->sql, sql) == 0)
+		if (e->hash == hash && e->argtype == argtype && strcmp(e->sql, sql) == 0)
 			return e->plan;
 
-	plan = SPI_prepare(sql, nargs, argtypes);
+	plan = SPI_prepare(sql, OidIsValid(argtype) ? 1 : 0, &argtype);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (plan_cache_size >= PLAN_CACHE_MAX)
 	{
-		/* rules changed a lot: start over rather than track use */
+		/* definitions changed a lot: start over rather than track use */
 		while (plan_cache != NULL)
 		{
 			e = plan_cache;
@@ -93,8 +86,7 @@ cached_plan(const char *sql, int nargs, Oid *argtypes)
 	e = MemoryContextAlloc(TopMemoryContext, sizeof(PlanCacheEntry));
 	e->hash = hash;
 	e->sql = MemoryContextStrdup(TopMemoryContext, sql);
-	e->nargs = nargs;
-	e->argtype = nargs > 0 ? argtypes[0] : InvalidOid;
+	e->argtype = argtype;
 	e->plan = plan;
 	e->next = plan_cache;
 	plan_cache = e;
@@ -102,101 +94,385 @@ cached_plan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/* Below this many keys, look them up by index; above it, scan. */
-#define EVALUATE_LOOKUP_MAX		10000
+static bool
+in_list(char **list, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
 
 /*
- * segment._evaluate(customers regclass, key name, expressions text[],
- *					 owner regrole, keys segment) RETURNS segment[]
- *
- * For each expression, written against alias c, the customers among keys
- * (all when keys is NULL) for whom it is true.  One scan serves all
- * expressions: each is a FILTER of its own aggregate.
+ * The WHERE conjuncts every needed trait of a source filters all its
+ * aggregates by: they may filter the event rows before grouping.
  */
-Datum
-segment_evaluate(PG_FUNCTION_ARGS)
+static List *
+common_filters(LiveCatalog *cat, bool *needed, int source)
 {
-	Oid			relid;
-	const char *key;
-	ArrayType  *exprs;
-	Datum	   *expr_datums;
-	int			nexprs;
-	Oid			owner;
-	char	   *relname;
-	const char *ext;
-	Oid			segtype;
+	List	   *common = NIL;
+	bool		first = true;
+
+	for (int t = 0; t < cat->ntraits; t++)
+	{
+		LiveTrait  *trait = &cat->traits[t];
+		List	   *kept = NIL;
+		ListCell   *lc;
+
+		if (!needed[t] || trait->source != source)
+			continue;
+		if (first)
+		{
+			for (int i = 0; i < trait->nfilters; i++)
+				common = lappend(common, trait->filters[i]);
+			first = false;
+			continue;
+		}
+		foreach(lc, common)
+			if (in_list(trait->filters, trait->nfilters, (char *) lfirst(lc)))
+				kept = lappend(kept, lfirst(lc));
+		common = kept;
+	}
+	return common;
+}
+
+/*
+ * The customer profile as SQL, to be used as "(...) AS c": the key, the
+ * customer columns and the traits the items read (every visible trait for
+ * all_traits).  key_filter, if not NULL, completes "key <key_filter>" to
+ * restrict the customers and their events alike.
+ */
+char *
+LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items, bool all_traits,
+			   const char *key_filter)
+{
 	StringInfoData sql;
-	Oid			argtypes[1];
-	Datum		args[1];
-	int			nargs = 0;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			ret;
-	Datum	   *results;
-	MemoryContext caller = CurrentMemoryContext;
+	StringInfoData joins;
+	bool	   *needed = palloc0(Max(cat->ntraits, 1) * sizeof(bool));
+	List	   *columns = NIL;
+	ListCell   *lc;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		elog(ERROR, "segment._evaluate: unexpected null argument");
-	relid = PG_GETARG_OID(0);
-	key = quote_identifier(NameStr(*PG_GETARG_NAME(1)));
-	exprs = PG_GETARG_ARRAYTYPE_P(2);
-	owner = PG_GETARG_OID(3);
-	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
-	deconstruct_array(exprs, TEXTOID, -1, false, TYPALIGN_INT, &expr_datums, NULL, &nexprs);
+	for (int i = 0; i < nitems; i++)
+	{
+		for (int t = 0; t < items[i]->ntraits; t++)
+			needed[items[i]->traits[t]] = true;
+		for (int k = 0; k < items[i]->ncolumns; k++)
+		{
+			char	   *col = items[i]->columns[k];
+			bool		seen = strcmp(col, cat->key) == 0;
 
-	/* our type, and so our functions, live in the schema of the result's elements */
-	segtype = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
-	ext = quote_identifier(get_namespace_name(type_namespace(segtype)));
+			foreach(lc, columns)
+				seen = seen || strcmp((char *) lfirst(lc), col) == 0;
+			if (!seen)
+				columns = lappend(columns, col);
+		}
+	}
+	if (all_traits)
+		for (int t = 0; t < cat->ntraits; t++)
+			needed[t] = needed[t] || !cat->traits[t].hidden;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	for (int i = 0; i < nexprs; i++)
-		appendStringInfo(&sql, "%s%s.segment_agg(c.%s) FILTER (WHERE %s)",
-						 i > 0 ? ", " : "", ext, key, TextDatumGetCString(expr_datums[i]));
-	appendStringInfo(&sql, " FROM ONLY %s AS c", relname);
-	if (!PG_ARGISNULL(4))
-	{
-		SegmentView sv;
+	initStringInfo(&joins);
+	appendStringInfo(&sql, "SELECT c.%s", cat->key);
+	foreach(lc, columns)
+		appendStringInfo(&sql, ", c.%s", (char *) lfirst(lc));
 
-		SegmentGetArgView(fcinfo, 4, &sv);
-		if (rf_cardinality(&sv.h) <= EVALUATE_LOOKUP_MAX)
+	for (int s = 0; s < cat->nsources; s++)
+	{
+		LiveSource *src = &cat->sources[s];
+		StringInfoData grouped;
+		StringInfoData zero;
+		bool		any = false;
+		List	   *filters;
+		const char *glue = " WHERE ";
+
+		initStringInfo(&grouped);
+		initStringInfo(&zero);
+		for (int t = 0; t < cat->ntraits; t++)
 		{
-			/* a constant array: the planner can use the key's index */
-			argtypes[0] = INT8ARRAYOID;
-			args[0] = DirectFunctionCall1(segment_to_array, PG_GETARG_DATUM(4));
-			appendStringInfo(&sql, " WHERE c.%s OPERATOR(pg_catalog.=) ANY ($1)", key);
+			LiveTrait  *trait = &cat->traits[t];
+			const char *name = quote_identifier(trait->name);
+
+			if (!needed[t] || trait->source != s)
+				continue;
+			appendStringInfo(&sql, ", CASE WHEN t%d.k IS NULL THEN z%d.%s ELSE t%d.%s END AS %s",
+							 s, s, name, s, name, name);
+			appendStringInfo(&grouped, ", (%s) AS %s", trait->expression, name);
+			appendStringInfo(&zero, "%s(%s) AS %s", any ? ", " : "", trait->expression, name);
+			any = true;
+		}
+		if (!any)
+			continue;
+		appendStringInfo(&joins, " LEFT JOIN (SELECT e.%s AS k%s FROM ONLY %s AS e",
+						 src->customer, grouped.data, src->relname);
+		if (key_filter != NULL)
+		{
+			appendStringInfo(&joins, " WHERE e.%s %s", src->customer, key_filter);
+			glue = " AND ";
+		}
+		filters = common_filters(cat, needed, s);
+		foreach(lc, filters)
+		{
+			appendStringInfo(&joins, "%s(%s)", glue, (char *) lfirst(lc));
+			glue = " AND ";
+		}
+		appendStringInfo(&joins, " GROUP BY e.%s) AS t%d ON t%d.k OPERATOR(pg_catalog.=) c.%s"
+						 " CROSS JOIN (SELECT %s FROM ONLY %s AS e WHERE false) AS z%d",
+						 src->customer, s, s, cat->key, zero.data, src->relname, s);
+	}
+	appendStringInfo(&sql, " FROM ONLY %s AS c%s", cat->customers_sql, joins.data);
+	if (key_filter != NULL)
+		appendStringInfo(&sql, " WHERE c.%s %s", cat->key, key_filter);
+	return sql.data;
+}
+
+/*
+ * The receiver: one growing key buffer per boolean item, and one per label
+ * of each label item.
+ */
+typedef struct KeyBuffer
+{
+	uint32	   *keys;
+	size_t		n;
+	size_t		max;
+} KeyBuffer;
+
+typedef struct LabelEntry
+{
+	char		label[NAMEDATALEN * 4]; /* hash key */
+	KeyBuffer	buf;
+} LabelEntry;
+
+typedef struct EvalReceiver
+{
+	DestReceiver pub;
+	int			nitems;
+	LiveItem  **items;
+	KeyBuffer  *buffers;		/* boolean items */
+	HTAB	  **labels;			/* label items */
+	Oid			keytype;
+	MemoryContext context;
+} EvalReceiver;
+
+static void
+buffer_add(KeyBuffer *buf, uint32 key, MemoryContext context)
+{
+	if (buf->n == buf->max)
+	{
+		buf->max = buf->max == 0 ? 64 : buf->max * 2;
+		buf->keys = buf->keys == NULL
+			? MemoryContextAllocHuge(context, buf->max * sizeof(uint32))
+			: repalloc_huge(buf->keys, buf->max * sizeof(uint32));
+	}
+	buf->keys[buf->n++] = key;
+}
+
+static SegmentData *
+buffer_segment(KeyBuffer *buf)
+{
+	size_t		n;
+
+	if (buf->n == 0)
+		return SegmentEmpty();
+	buf->keys = SegmentSortKeys(buf->keys, buf->n, &n);
+	return SegmentFromSortedKeys(buf->keys, n);
+}
+
+static void
+receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	EvalReceiver *r = (EvalReceiver *) self;
+
+	r->keytype = TupleDescAttr(typeinfo, 0)->atttypid;
+}
+
+static bool
+receiver_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	EvalReceiver *r = (EvalReceiver *) self;
+	Datum		d;
+	bool		isnull;
+	int64		key;
+	uint32		k;
+
+	slot_getallattrs(slot);
+	d = slot->tts_values[0];
+	isnull = slot->tts_isnull[0];
+	if (isnull)
+		return true;
+	switch (r->keytype)
+	{
+		case INT2OID:
+			key = DatumGetInt16(d);
+			break;
+		case INT4OID:
+			key = DatumGetInt32(d);
+			break;
+		default:
+			key = DatumGetInt64(d);
+			break;
+	}
+	k = SegmentCheckKey(key);
+
+	for (int i = 0; i < r->nitems; i++)
+	{
+		if (slot->tts_isnull[i + 1])
+			continue;
+		d = slot->tts_values[i + 1];
+		if (!r->items[i]->is_label)
+		{
+			if (DatumGetBool(d))
+				buffer_add(&r->buffers[i], k, r->context);
 		}
 		else
 		{
-			argtypes[0] = segtype;
-			args[0] = PG_GETARG_DATUM(4);
-			appendStringInfo(&sql, " WHERE c.%s OPERATOR(%s.<@) $1", key, ext);
+			text	   *t = DatumGetTextPP(d);
+			char		label[NAMEDATALEN * 4];
+			int			len = VARSIZE_ANY_EXHDR(t);
+			LabelEntry *e;
+			bool		found;
+
+			if (len == 0 || len >= sizeof(label))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("segment family \"%s\" gave an empty or too long label",
+								r->items[i]->name)));
+			memcpy(label, VARDATA_ANY(t), len);
+			label[len] = '\0';
+			e = (LabelEntry *) hash_search(r->labels[i], label, HASH_ENTER, &found);
+			if (!found)
+				memset(&e->buf, 0, sizeof(KeyBuffer));
+			buffer_add(&e->buf, k, r->context);
 		}
-		nargs = 1;
 	}
+	return true;
+}
+
+static void
+receiver_shutdown(DestReceiver *self)
+{
+}
+
+static void
+receiver_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Evaluate items of one owner for the customers among keys (everyone when
+ * NULL); one result per item, in the current memory context.  The
+ * caller pins search_path.
+ */
+void
+LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems, SegmentData *keys,
+			 LiveResult *results)
+{
+	StringInfoData sql;
+	char	   *filter = NULL;
+	Oid			argtype = InvalidOid;
+	Datum		arg = (Datum) 0;
+	ParamListInfo params = NULL;
+	EvalReceiver receiver;
+	SPIExecuteOptions options;
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner = items[0]->owner;
+	MemoryContext caller = CurrentMemoryContext;
+	int			ret;
+
+	if (keys != NULL)
+	{
+		if (SegmentCardinality(keys) <= EVALUATE_LOOKUP_MAX)
+		{
+			/* a constant array: the planner can use the key's index */
+			argtype = INT8ARRAYOID;
+			arg = DirectFunctionCall1(segment_to_array, PointerGetDatum(keys));
+			filter = "OPERATOR(pg_catalog.=) ANY ($1)";
+		}
+		else
+		{
+			argtype = cat->segtype;
+			arg = PointerGetDatum(keys);
+			filter = psprintf("OPERATOR(%s.<@) $1", cat->ext_schema);
+		}
+		params = makeParamList(1);
+		params->params[0].value = arg;
+		params->params[0].isnull = false;
+		params->params[0].pflags = PARAM_FLAG_CONST;
+		params->params[0].ptype = argtype;
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT c.%s", cat->key);
+	for (int i = 0; i < nitems; i++)
+		appendStringInfo(&sql, ", (%s)", items[i]->expression);
+	appendStringInfo(&sql, " FROM (%s) AS c", LiveProfileSql(cat, nitems, items, false, filter));
+
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.pub.receiveSlot = receiver_receive;
+	receiver.pub.rStartup = receiver_startup;
+	receiver.pub.rShutdown = receiver_shutdown;
+	receiver.pub.rDestroy = receiver_destroy;
+	receiver.pub.mydest = DestTuplestore;	/* any but DestNone: rows are wanted */
+	receiver.nitems = nitems;
+	receiver.items = items;
+	receiver.buffers = palloc0(nitems * sizeof(KeyBuffer));
+	receiver.labels = palloc0(nitems * sizeof(HTAB *));
+	receiver.context = caller;
+	for (int i = 0; i < nitems; i++)
+		if (items[i]->is_label)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(((LabelEntry *) NULL)->label);
+			ctl.entrysize = sizeof(LabelEntry);
+			ctl.hcxt = caller;
+			receiver.labels[i] = hash_create("segment labels", 64, &ctl,
+											 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		}
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = (DestReceiver *) &receiver;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
-	ret = SPI_execute_plan(cached_plan(sql.data, nargs, argtypes), args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "rule evaluation failed: %s", SPI_result_code_string(ret));
-
-	results = MemoryContextAlloc(caller, Max(nexprs, 1) * sizeof(Datum));
-	for (int i = 0; i < nexprs; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		results[i] = isnull ? PointerGetDatum(SegmentEmpty())
-			: PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
-		MemoryContextSwitchTo(old);
-	}
+	ret = SPI_execute_plan_extended(cached_plan(sql.data, argtype), &options);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "segment evaluation failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
-	PG_RETURN_ARRAYTYPE_P(construct_array(results, nexprs, segtype, -1, false, TYPALIGN_INT));
+	for (int i = 0; i < nitems; i++)
+	{
+		LiveResult *res = &results[i];
+
+		memset(res, 0, sizeof(LiveResult));
+		if (!items[i]->is_label)
+			res->members = buffer_segment(&receiver.buffers[i]);
+		else
+		{
+			HASH_SEQ_STATUS status;
+			LabelEntry *e;
+			long		n = hash_get_num_entries(receiver.labels[i]);
+			int			j = 0;
+
+			res->labels = palloc(Max(n, 1) * sizeof(char *));
+			res->label_members = palloc(Max(n, 1) * sizeof(SegmentData *));
+			hash_seq_init(&status, receiver.labels[i]);
+			while ((e = (LabelEntry *) hash_seq_search(&status)) != NULL)
+			{
+				res->labels[j] = pstrdup(e->label);
+				res->label_members[j] = buffer_segment(&e->buf);
+				j++;
+			}
+			res->nlabels = j;
+		}
+	}
+	for (int i = 0; i < nitems; i++)
+		if (receiver.buffers[i].keys != NULL)
+			pfree(receiver.buffers[i].keys);
 }

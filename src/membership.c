@@ -8,14 +8,15 @@
  * concurrent writers only meet on the same chunk.  members() puts the
  * chunks back together: they are disjoint and ordered, so their containers
  * are copied as they are.  What the current transaction changed is not in
- * the rows yet (pending.c): readers apply it on top.
+ * the rows yet: readers first bring it up to date (process.c), then apply
+ * it on top (pending.c).
  *
  * IDENTIFICATION
  *	  src/membership.c
  *
  *-------------------------------------------------------------------------
  */
-#include "segment.h"
+#include "live.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -32,7 +33,6 @@
 PG_FUNCTION_INFO_V1(segment_members);
 PG_FUNCTION_INFO_V1(segment_in_segment_placeholder);
 PG_FUNCTION_INFO_V1(segment_in_segment);
-PG_FUNCTION_INFO_V1(segment_split_chunks);
 PG_FUNCTION_INFO_V1(segment_chunk_contains);
 PG_FUNCTION_INFO_V1(segment_can_read);
 
@@ -164,19 +164,20 @@ check_read_access(const char *name, Oid reader)
  * may read the segment.  Pair with SegmentCatalogEnd().
  */
 static void
-read_begin(const char *name, SegmentCatalogSave *save)
+read_begin(const char *name, SegmentCatalogSave *save, bool check)
 {
 	Oid			reader = GetUserId();
 
 	SegmentCatalogBegin(save);
-	check_read_access(name, reader);
+	if (check)
+		check_read_access(name, reader);
 }
 
 /*
  * The stored membership of a segment, assembled in the given context.
  */
 static SegmentData *
-assemble_members(const char *name, MemoryContext target)
+assemble_members(const char *name, MemoryContext target, bool check)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -186,7 +187,8 @@ assemble_members(const char *name, MemoryContext target)
 	SegmentCatalogSave save;
 	int			ret;
 
-	read_begin(name, &save);
+	LiveSync();
+	read_begin(name, &save, check);
 	args[0] = CStringGetTextDatum(name);
 	ret = run_cached(&chunks_plan,
 					 "SELECT members FROM segment.chunks WHERE segment = $1 ORDER BY chunk",
@@ -256,6 +258,16 @@ segment_can_read(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The members of a segment as this transaction sees them, for C callers;
+ * no rights are checked.
+ */
+SegmentData *
+LiveStoredMembers(const char *name)
+{
+	return assemble_members(name, CurrentMemoryContext, false);
+}
+
+/*
  * segment.members(name): the members of a segment.
  */
 Datum
@@ -263,7 +275,7 @@ segment_members(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	PG_RETURN_SEGMENT_P(assemble_members(name, CurrentMemoryContext));
+	PG_RETURN_SEGMENT_P(assemble_members(name, CurrentMemoryContext, true));
 }
 
 Datum
@@ -302,7 +314,8 @@ read_chunk(const char *name, int32 chunk, MemoryContext target)
 	SegmentData *result = NULL;
 	int			ret;
 
-	read_begin(name, &save);
+	LiveSync();
+	read_begin(name, &save, true);
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(chunk);
 	ret = run_cached(&chunk_plan,
@@ -398,35 +411,6 @@ segment_in_segment(PG_FUNCTION_ARGS)
 		cache->part[cache->nchunks] = read_chunk(name, chunk, mcxt);
 		PG_RETURN_BOOL(segment_data_contains(cache->part[cache->nchunks++], key));
 	}
-	cache->members = assemble_members(name, mcxt);
+	cache->members = assemble_members(name, mcxt, true);
 	PG_RETURN_BOOL(segment_data_contains(cache->members, key));
-}
-
-/*
- * segment._split_chunks(segment) RETURNS TABLE (chunk int, members segment):
- * one row per container, ascending.
- */
-Datum
-segment_split_chunks(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SegmentView sv;
-
-	InitMaterializedSRF(fcinfo, 0);
-	SegmentGetArgView(fcinfo, 0, &sv);
-	for (uint32 i = 0; i < sv.h.n; i++)
-	{
-		RfContainer c;
-		SegmentWriter w;
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-
-		SegmentGetContainer(&sv, i, &c);
-		SegmentWriterInit(&w, c.size);
-		SegmentWriterAddRaw(&w, &c);
-		values[0] = Int32GetDatum(c.key);
-		values[1] = PointerGetDatum(SegmentWriterFinish(&w));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
 }

@@ -23,12 +23,17 @@
  * SAVEPOINT drops the layer, and a released savepoint folds its layer into
  * its parent's.
  *
+ * At commit, each changed chunk row is locked and read, and what the
+ * transaction really changed relative to it is what goes to the history
+ * (segment.flips) and the NOTIFY summary: nothing is reported twice, even
+ * if another transaction committed the same change meanwhile.
+ *
  * IDENTIFICATION
  *	  src/pending.c
  *
  *-------------------------------------------------------------------------
  */
-#include "segment.h"
+#include "live.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -39,9 +44,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
-PG_FUNCTION_INFO_V1(segment_defer);
-PG_FUNCTION_INFO_V1(segment_pending_adjust);
 
 /* One chunk's change: disjoint sets of keys, all within the chunk */
 typedef struct PendingChunk
@@ -68,32 +72,12 @@ typedef struct PendingLayer
 /* Innermost layer last; NIL when the transaction recorded nothing */
 static List *layers = NIL;
 static bool callbacks_registered = false;
-static char extension_schema[NAMEDATALEN * 2 + 3];	/* quoted */
-
-/* Plans prepared once per backend, for this segment type and schema */
-static SPIPlanPtr upsert_plan = NULL;
-static SPIPlanPtr remove_plan = NULL;
-static Oid	plans_type = InvalidOid;
-static char plans_schema[NAMEDATALEN * 2 + 3];
 
 /* (base - went) | came, in the current memory context */
 static SegmentData *
 apply_change(SegmentData *base, SegmentData *came, SegmentData *went)
 {
-	Datum		kept = DirectFunctionCall2(segment_andnot, PointerGetDatum(base),
-										   PointerGetDatum(went));
-
-	return (SegmentData *) DatumGetPointer(DirectFunctionCall2(segment_or, kept,
-															   PointerGetDatum(came)));
-}
-
-static bool
-set_is_empty(SegmentData *s)
-{
-	SegmentView sv;
-
-	SegmentViewInit((struct varlena *) s, &sv);
-	return sv.h.n == 0;
+	return SegmentOr(SegmentAndNot(base, went), came);
 }
 
 static PendingSegment *
@@ -202,6 +186,7 @@ merge_into(PendingLayer *child, PendingLayer *parent)
 	}
 }
 
+
 static int
 compare_chunks(const void *a, const void *b)
 {
@@ -235,102 +220,268 @@ sorted_chunks(PendingSegment *seg, long *n)
 	return chunks;
 }
 
+/* The queries of the flush, prepared once per backend and segment type */
+typedef struct FlushPlans
+{
+	Oid			segtype;
+	SPIPlanPtr	exists;
+	SPIPlanPtr	peek;
+	SPIPlanPtr	lock;
+	SPIPlanPtr	insert;
+	SPIPlanPtr	update;
+	SPIPlanPtr	delete;
+	SPIPlanPtr	flips;
+} FlushPlans;
+
+static FlushPlans plans;
+
 static void
 prepare_plans(void)
 {
-	Oid			argtypes[4] = {TEXTOID, INT4OID, InvalidOid, InvalidOid};
-	char	   *sql;
 	Oid			segtype = SegmentTypeOid();
+	Oid			key[2] = {TEXTOID, INT4OID};
+	Oid			row[3] = {TEXTOID, INT4OID, segtype};
+	Oid			flips[5] = {TEXTARRAYOID, INT4ARRAYOID, InvalidOid, InvalidOid, TIMESTAMPTZOID};
+	Oid			names[1] = {TEXTARRAYOID};
 
-	argtypes[2] = argtypes[3] = segtype;
+	if (plans.segtype == segtype)
+		return;
 	/* the extension may have been dropped and created again */
-	if (plans_type != segtype || strcmp(plans_schema, extension_schema) != 0)
+	memset(&plans, 0, sizeof(plans));
+	flips[2] = flips[3] = get_array_type(segtype);
+	plans.exists = SegmentKeepPlan("SELECT name FROM segment.definitions"
+								   " WHERE name OPERATOR(pg_catalog.=) ANY ($1)", 1, names);
+	plans.peek = SegmentKeepPlan("SELECT members FROM segment.chunks"
+								 " WHERE segment OPERATOR(pg_catalog.=) $1"
+								 " AND chunk OPERATOR(pg_catalog.=) $2", 2, key);
+	plans.lock = SegmentKeepPlan("SELECT members FROM segment.chunks"
+								 " WHERE segment OPERATOR(pg_catalog.=) $1"
+								 " AND chunk OPERATOR(pg_catalog.=) $2 FOR UPDATE", 2, key);
+	plans.insert = SegmentKeepPlan("INSERT INTO segment.chunks (segment, chunk, members)"
+								   " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, row);
+	plans.update = SegmentKeepPlan("UPDATE segment.chunks SET members = $3"
+								   " WHERE segment OPERATOR(pg_catalog.=) $1"
+								   " AND chunk OPERATOR(pg_catalog.=) $2", 3, row);
+	plans.delete = SegmentKeepPlan("DELETE FROM segment.chunks"
+								   " WHERE segment OPERATOR(pg_catalog.=) $1"
+								   " AND chunk OPERATOR(pg_catalog.=) $2", 2, key);
+	plans.flips = SegmentKeepPlan("INSERT INTO segment.flips (segment, chunk, entered, exited, at)"
+								  " SELECT f.*, $5 FROM ROWS FROM (pg_catalog.unnest($1),"
+								  " pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) f",
+								  5, flips);
+	plans.segtype = segtype;
+}
+
+static void
+run_plan(SPIPlanPtr plan, Datum *args, int expected)
+{
+	int			ret = SPI_execute_plan(plan, args, NULL, false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "writing membership failed: %s", SPI_result_code_string(ret));
+}
+
+/* The segments that still exist (another transaction may have dropped one). */
+static bool *
+existing(PendingSegment **segs, int n)
+{
+	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
+	bool	   *result = palloc0(Max(n, 1) * sizeof(bool));
+	Datum		args[1];
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(segs[i]->name);
+	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(plans.exists, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading segment definitions failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		if (upsert_plan != NULL)
-			SPI_freeplan(upsert_plan);
-		if (remove_plan != NULL)
-			SPI_freeplan(remove_plan);
-		upsert_plan = remove_plan = NULL;
-		plans_type = segtype;
-		strlcpy(plans_schema, extension_schema, sizeof(plans_schema));
+		bool		isnull;
+		char	   *name = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+		for (int i = 0; i < n; i++)
+			if (strcmp(segs[i]->name, name) == 0)
+				result[i] = true;
 	}
-	if (upsert_plan == NULL)
+	return result;
+}
+
+/*
+ * Write one chunk's change; *came and *went become what really changed
+ * relative to the row as committed.
+ */
+static void
+write_chunk(const char *name, int32 chunk, SegmentData **came, SegmentData **went)
+{
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(chunk);
+
+	/*
+	 * Only exits (customers deleted, say): if none of them is a member, do
+	 * not lock the row.  Nobody else changes these customers' membership
+	 * before this transaction ends (process.c), so a plain read tells.
+	 */
+	if (SegmentIsEmpty(*came))
 	{
-		/* a segment dropped in this transaction has no row to write */
-		sql = psprintf("INSERT INTO segment.chunks AS c (segment, chunk, members)"
-					   " SELECT $1, $2, $3 WHERE EXISTS"
-					   " (SELECT FROM segment.definitions d WHERE d.name OPERATOR(pg_catalog.=) $1)"
-					   " ON CONFLICT (segment, chunk) DO UPDATE"
-					   " SET members = (c.members OPERATOR(%1$s.-) $4) OPERATOR(%1$s.|) $3",
-					   extension_schema);
-		upsert_plan = SegmentKeepPlan(sql, 4, argtypes);
+		bool		isnull;
+
+		run_plan(plans.peek, args, SPI_OK_SELECT);
+		if (SPI_processed == 0 ||
+			SegmentIsEmpty(SegmentAnd(*went,
+									  (SegmentData *) PG_DETOAST_DATUM(SPI_getbinval(SPI_tuptable->vals[0],
+																					 SPI_tuptable->tupdesc,
+																					 1, &isnull)))))
+		{
+			*went = SegmentEmpty();
+			return;
+		}
 	}
-	if (remove_plan == NULL)
+	for (;;)
 	{
-		sql = psprintf("UPDATE segment.chunks c SET members = c.members OPERATOR(%s.-) $3"
-					   " WHERE c.segment OPERATOR(pg_catalog.=) $1"
-					   " AND c.chunk OPERATOR(pg_catalog.=) $2",
-					   extension_schema);
-		remove_plan = SegmentKeepPlan(sql, 3, argtypes);
+		run_plan(plans.lock, args, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			SegmentData *old = (SegmentData *) PG_DETOAST_DATUM(SPI_getbinval(SPI_tuptable->vals[0],
+																			  SPI_tuptable->tupdesc,
+																			  1, &isnull));
+			SegmentData *new = apply_change(old, *came, *went);
+
+			*came = SegmentAndNot(*came, old);
+			*went = SegmentAnd(*went, old);
+			args[2] = PointerGetDatum(new);
+			if (SegmentIsEmpty(new))
+				run_plan(plans.delete, args, SPI_OK_DELETE);
+			else if (!SegmentIsEmpty(*came) || !SegmentIsEmpty(*went))
+				run_plan(plans.update, args, SPI_OK_UPDATE);
+			return;
+		}
+		*went = SegmentEmpty();
+		if (SegmentIsEmpty(*came))
+			return;
+		args[2] = PointerGetDatum(*came);
+		run_plan(plans.insert, args, SPI_OK_INSERT);
+		if (SPI_processed == 1)
+			return;
+		/* another transaction inserted the row first: lock it and retry */
 	}
 }
 
 /*
- * Write every change, in (segment, chunk) order, as the catalog's owner.
+ * Write every change, in (segment, chunk) order, as the catalog's owner;
+ * record what changed in the history and, unless the transaction is being
+ * prepared (which cannot notify), announce it.  Runs at commit,
+ * with the customers locked (process.c) and a fresh snapshot.
  */
-static void
-flush_changes(void)
+void
+PendingFlush(bool announce)
 {
 	PendingLayer *layer;
 	PendingSegment **segs;
+	bool	   *exists;
 	int			nsegs;
-	int			i;
 	SegmentCatalogSave save;
+	List	   *changes = NIL;
+	List	   *f_names = NIL,
+			   *f_chunks = NIL,
+			   *f_came = NIL,
+			   *f_went = NIL;
+	MemoryContext caller = CurrentMemoryContext;
 
 	/* every subtransaction has ended: one layer is left */
 	Assert(list_length(layers) == 1);
 	layer = (PendingLayer *) linitial(layers);
 	nsegs = list_length(layer->segments);
 	if (nsegs == 0)
+	{
+		layers = NIL;
 		return;
+	}
 
 	segs = palloc(nsegs * sizeof(PendingSegment *));
-	for (i = 0; i < nsegs; i++)
+	for (int i = 0; i < nsegs; i++)
 		segs[i] = (PendingSegment *) list_nth(layer->segments, i);
 	qsort(segs, nsegs, sizeof(PendingSegment *), compare_segments);
 
-	/* pre-commit runs outside any statement: queries need a snapshot */
-	PushActiveSnapshot(GetTransactionSnapshot());
 	SegmentCatalogBegin(&save);
 	prepare_plans();
-
-	for (i = 0; i < nsegs; i++)
+	exists = existing(segs, nsegs);
+	for (int i = 0; i < nsegs; i++)
 	{
 		long		n;
-		PendingChunk **chunks = sorted_chunks(segs[i], &n);
+		PendingChunk **chunks;
+		int64		entered = 0;
+		int64		exited = 0;
 
+		if (!exists[i])
+			continue;
+		chunks = sorted_chunks(segs[i], &n);
 		for (long j = 0; j < n; j++)
 		{
-			Datum		args[4];
-			bool		gains = !set_is_empty(chunks[j]->came);
-			int			ret;
+			SegmentData *came = chunks[j]->came;
+			SegmentData *went = chunks[j]->went;
+			MemoryContext old;
 
-			if (!gains && set_is_empty(chunks[j]->went))
+			if (SegmentIsEmpty(came) && SegmentIsEmpty(went))
 				continue;
-			args[0] = CStringGetTextDatum(segs[i]->name);
-			args[1] = Int32GetDatum(chunks[j]->chunk);
-			args[2] = PointerGetDatum(gains ? chunks[j]->came : chunks[j]->went);
-			args[3] = PointerGetDatum(chunks[j]->went);
-			ret = SPI_execute_plan(gains ? upsert_plan : remove_plan, args, NULL, false, 0);
-			if (ret != (gains ? SPI_OK_INSERT : SPI_OK_UPDATE))
-				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+			write_chunk(segs[i]->name, chunks[j]->chunk, &came, &went);
+			if (SegmentIsEmpty(came) && SegmentIsEmpty(went))
+				continue;
+			entered += SegmentCardinality(came);
+			exited += SegmentCardinality(went);
+			old = MemoryContextSwitchTo(caller);
+			f_names = lappend(f_names, (void *) CStringGetTextDatum(segs[i]->name));
+			f_chunks = lappend_int(f_chunks, chunks[j]->chunk);
+			f_came = lappend(f_came, PG_DETOAST_DATUM_COPY(PointerGetDatum(came)));
+			f_went = lappend(f_went, PG_DETOAST_DATUM_COPY(PointerGetDatum(went)));
+			MemoryContextSwitchTo(old);
 			CHECK_FOR_INTERRUPTS();
 		}
-		pfree(chunks);
+		if (entered > 0 || exited > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+			LiveChange *ch = palloc(sizeof(LiveChange));
+
+			ch->segment = pstrdup(segs[i]->name);
+			ch->entered = entered;
+			ch->exited = exited;
+			changes = lappend(changes, ch);
+			MemoryContextSwitchTo(old);
+		}
 	}
 
+	if (f_names != NIL)
+	{
+		int			n = list_length(f_names);
+		Datum	   *names = palloc(n * sizeof(Datum));
+		Datum	   *chunks = palloc(n * sizeof(Datum));
+		Datum	   *came = palloc(n * sizeof(Datum));
+		Datum	   *went = palloc(n * sizeof(Datum));
+		Datum		args[5];
+
+		for (int i = 0; i < n; i++)
+		{
+			names[i] = (Datum) list_nth(f_names, i);
+			chunks[i] = Int32GetDatum(list_nth_int(f_chunks, i));
+			came[i] = PointerGetDatum(list_nth(f_came, i));
+			went[i] = PointerGetDatum(list_nth(f_went, i));
+		}
+		args[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(chunks, n, INT4OID, 4, true, TYPALIGN_INT));
+		args[2] = PointerGetDatum(construct_array(came, n, plans.segtype, -1, false, TYPALIGN_INT));
+		args[3] = PointerGetDatum(construct_array(went, n, plans.segtype, -1, false, TYPALIGN_INT));
+		/* one time for the whole transaction: its changes are one event */
+		args[4] = TimestampTzGetDatum(GetCurrentTimestamp());
+		run_plan(plans.flips, args, SPI_OK_INSERT);
+	}
 	SegmentCatalogEnd(&save);
-	PopActiveSnapshot();
+	layers = NIL;
+
+	if (announce)
+		NotifyChanges(changes);
 }
 
 static void
@@ -338,15 +489,6 @@ pending_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
-			if (layers != NIL)
-			{
-				flush_changes();
-				/* nothing may be recorded after this */
-				layers = NIL;
-			}
-			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
@@ -395,58 +537,68 @@ pending_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * segment._defer(extension_schema, names, chunks, entered, exited): record
- * membership changes, one per element, to be written at commit.
+ * Record a change of a segment's membership (disjoint sets of who entered
+ * and who exited), chunk by chunk: one container is one chunk.
  */
-Datum
-segment_defer(PG_FUNCTION_ARGS)
+void
+PendingRecord(const char *name, SegmentData *came, SegmentData *went)
 {
-	ArrayType  *arrays[4];
-	Datum	   *values[4];
-	bool	   *nulls[4];
-	int			counts[4];
-	Oid			types[4] = {TEXTOID, INT4OID, InvalidOid, InvalidOid};
 	PendingLayer *layer;
+	SegmentView vc,
+				vw;
+	uint32		i = 0,
+				j = 0;
 
-	strlcpy(extension_schema, quote_identifier(NameStr(*PG_GETARG_NAME(0))),
-			sizeof(extension_schema));
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(pending_xact_callback, NULL);
 		RegisterSubXactCallback(pending_subxact_callback, NULL);
 		callbacks_registered = true;
 	}
-
-	for (int a = 0; a < 4; a++)
-	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
-		arrays[a] = PG_GETARG_ARRAYTYPE_P(a + 1);
-		if (types[a] == InvalidOid)
-			types[a] = ARR_ELEMTYPE(arrays[a]);
-		get_typlenbyvalalign(types[a], &typlen, &typbyval, &typalign);
-		deconstruct_array(arrays[a], types[a], typlen, typbyval, typalign,
-						  &values[a], &nulls[a], &counts[a]);
-		if (counts[a] != counts[0])
-			elog(ERROR, "segment._defer: arrays of different lengths");
-	}
-
 	layer = current_layer();
-	for (int i = 0; i < counts[0]; i++)
+	SegmentViewInit((struct varlena *) came, &vc);
+	SegmentViewInit((struct varlena *) went, &vw);
+	while (i < vc.h.n || j < vw.h.n)
 	{
-		char	   *name;
+		int32		kc = i < vc.h.n ? rf_key(&vc.h, i) : INT32_MAX;
+		int32		kw = j < vw.h.n ? rf_key(&vw.h, j) : INT32_MAX;
+		int32		chunk = Min(kc, kw);
+		SegmentWriter wc,
+					ww;
+		RfContainer c;
 
-		if (nulls[0][i] || nulls[1][i] || nulls[2][i] || nulls[3][i])
-			elog(ERROR, "segment._defer: null element");
-		name = TextDatumGetCString(values[0][i]);
-		record_change(layer, name, DatumGetInt32(values[1][i]),
-					  (SegmentData *) PG_DETOAST_DATUM(values[2][i]),
-					  (SegmentData *) PG_DETOAST_DATUM(values[3][i]));
-		pfree(name);
+		SegmentWriterInit(&wc, 64);
+		SegmentWriterInit(&ww, 64);
+		if (kc == chunk)
+		{
+			SegmentGetContainer(&vc, i++, &c);
+			SegmentWriterAddRaw(&wc, &c);
+		}
+		if (kw == chunk)
+		{
+			SegmentGetContainer(&vw, j++, &c);
+			SegmentWriterAddRaw(&ww, &c);
+		}
+		record_change(layer, name, chunk, SegmentWriterFinish(&wc), SegmentWriterFinish(&ww));
 	}
-	PG_RETURN_VOID();
+}
+
+/*
+ * Forget a segment's changes: it is being dropped.
+ */
+void
+PendingForget(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, layers)
+	{
+		PendingLayer *layer = (PendingLayer *) lfirst(lc);
+		PendingSegment *seg = find_segment(layer, name, false);
+
+		if (seg != NULL)
+			layer->segments = list_delete_ptr(layer->segments, seg);
+	}
 }
 
 /*
@@ -535,20 +687,3 @@ PendingApplySegment(const char *name, SegmentData *stored)
 	return stored;
 }
 
-/*
- * segment._pending_adjust(name, chunk, members): a stored chunk with this
- * transaction's changes applied.
- */
-Datum
-segment_pending_adjust(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int32		chunk = PG_GETARG_INT32(1);
-	SegmentData *stored = (SegmentData *) PG_GETARG_VARLENA_P(2);
-	SegmentData *result;
-
-	if (layers == NIL)
-		PG_RETURN_POINTER(stored);
-	result = PendingApplyChunk(name, chunk, stored);
-	PG_RETURN_POINTER(result);
-}

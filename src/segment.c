@@ -8,7 +8,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "segment.h"
+#include "live.h"
 
 #include "utils/guc.h"
 
@@ -79,6 +79,8 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 check_kernels, assign_kernels, NULL);
+
+	ClockDefineSetting();
 
 	MarkGUCPrefixReserved("segment");
 }

@@ -111,11 +111,6 @@ extern void SegmentCatalogBegin(SegmentCatalogSave *save);
 extern void SegmentCatalogEnd(const SegmentCatalogSave *save);
 extern struct _SPI_plan *SegmentKeepPlan(const char *sql, int nargs, Oid *argtypes);
 
-/* pending.c */
-extern bool PendingAny(void);
-extern SegmentData *PendingApplyChunk(const char *name, int32 chunk, SegmentData *stored);
-extern SegmentData *PendingApplySegment(const char *name, SegmentData *stored);
-
 /* segment.c */
 extern void _PG_init(void);
 

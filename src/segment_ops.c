@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "segment.h"
+#include "live.h"
 
 #include "common/hashfn.h"
 #include "utils/builtins.h"
@@ -530,4 +530,55 @@ segment_hash_extended(PG_FUNCTION_ARGS)
 	result = hash_any_extended(sv.h.buf, (int) sv.h.len, PG_GETARG_INT64(1));
 	SegmentFreeArg(fcinfo, 0, &sv);
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * Whole-value set arithmetic for C callers (live.h), in the current memory
+ * context.
+ */
+static SegmentData *
+whole_op(SegmentData *a, SegmentData *b, RkOp op)
+{
+	SegmentView va,
+				vb;
+
+	SegmentViewInit((struct varlena *) a, &va);
+	SegmentViewInit((struct varlena *) b, &vb);
+	return set_op(&va, &vb, op);
+}
+
+SegmentData *
+SegmentAnd(SegmentData *a, SegmentData *b)
+{
+	return whole_op(a, b, RK_AND);
+}
+
+SegmentData *
+SegmentOr(SegmentData *a, SegmentData *b)
+{
+	return whole_op(a, b, RK_OR);
+}
+
+SegmentData *
+SegmentAndNot(SegmentData *a, SegmentData *b)
+{
+	return whole_op(a, b, RK_ANDNOT);
+}
+
+bool
+SegmentIsEmpty(SegmentData *s)
+{
+	SegmentView sv;
+
+	SegmentViewInit((struct varlena *) s, &sv);
+	return sv.h.n == 0;
+}
+
+uint64
+SegmentCardinality(SegmentData *s)
+{
+	SegmentView sv;
+
+	SegmentViewInit((struct varlena *) s, &sv);
+	return rf_cardinality(&sv.h);
 }
