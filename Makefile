@@ -24,6 +24,7 @@ OBJS = \
 	src/evaluate.o \
 	src/process.o \
 	src/membership.o \
+	src/storage.o \
 	src/pending.o \
 	src/notify.o \
 	src/triggers.o \

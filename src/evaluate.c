@@ -66,7 +66,13 @@ cached_plan(const char *sql, Oid argtype)
 		if (e->hash == hash && e->argtype == argtype && strcmp(e->sql, sql) == 0)
 			return e->plan;
 
-	plan = SPI_prepare(sql, OidIsValid(argtype) ? 1 : 0, &argtype);
+	/*
+	 * A generic plan: planning the profile query costs more than running
+	 * it for a few customers, and the keys' count is in the query's shape
+	 * (a constant array up to EVALUATE_LOOKUP_MAX keys, else a scan).
+	 */
+	plan = SPI_prepare_cursor(sql, OidIsValid(argtype) ? 1 : 0, &argtype,
+							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (plan_cache_size >= PLAN_CACHE_MAX)
@@ -140,11 +146,17 @@ common_filters(LiveCatalog *cat, bool *needed, int source)
  * The customer profile as SQL, to be used as "(...) AS c": the key, the
  * customer columns and the traits the items read (every visible trait for
  * all_traits).  key_filter, if not NULL, completes "key <key_filter>" to
- * restrict the customers and their events alike.
+ * restrict the customers.
+ *
+ * For a few customers (lateral) each customer's events are aggregated by a
+ * lateral subquery, which reads them through the (customer, at) index and
+ * gives the value over zero events by itself.  For many, each event table
+ * is aggregated once, grouped by customer, and a customer without events
+ * takes the values over zero events, computed once.
  */
 char *
 LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items, bool all_traits,
-			   const char *key_filter)
+			   const char *key_filter, bool lateral)
 {
 	StringInfoData sql;
 	StringInfoData joins;
@@ -180,14 +192,11 @@ LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items, bool all_traits,
 	for (int s = 0; s < cat->nsources; s++)
 	{
 		LiveSource *src = &cat->sources[s];
-		StringInfoData grouped;
-		StringInfoData zero;
+		StringInfoData aggs;
 		bool		any = false;
 		List	   *filters;
-		const char *glue = " WHERE ";
 
-		initStringInfo(&grouped);
-		initStringInfo(&zero);
+		initStringInfo(&aggs);
 		for (int t = 0; t < cat->ntraits; t++)
 		{
 			LiveTrait  *trait = &cat->traits[t];
@@ -195,30 +204,46 @@ LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items, bool all_traits,
 
 			if (!needed[t] || trait->source != s)
 				continue;
-			appendStringInfo(&sql, ", CASE WHEN t%d.k IS NULL THEN z%d.%s ELSE t%d.%s END AS %s",
-							 s, s, name, s, name, name);
-			appendStringInfo(&grouped, ", (%s) AS %s", trait->expression, name);
-			appendStringInfo(&zero, "%s(%s) AS %s", any ? ", " : "", trait->expression, name);
+			if (lateral)
+				appendStringInfo(&sql, ", t%d.%s", s, name);
+			else
+				appendStringInfo(&sql, ", CASE WHEN t%d.k IS NULL THEN z%d.%s ELSE t%d.%s END AS %s",
+								 s, s, name, s, name, name);
+			appendStringInfo(&aggs, "%s(%s) AS %s", any ? ", " : "", trait->expression, name);
 			any = true;
 		}
 		if (!any)
 			continue;
-		appendStringInfo(&joins, " LEFT JOIN (SELECT e.%s AS k%s FROM ONLY %s AS e",
-						 src->customer, grouped.data, src->relname);
-		if (key_filter != NULL)
-		{
-			appendStringInfo(&joins, " WHERE e.%s %s", src->customer, key_filter);
-			glue = " AND ";
-		}
 		filters = common_filters(cat, needed, s);
-		foreach(lc, filters)
+		if (lateral)
 		{
-			appendStringInfo(&joins, "%s(%s)", glue, (char *) lfirst(lc));
-			glue = " AND ";
+			appendStringInfo(&joins, " CROSS JOIN LATERAL (SELECT %s FROM ONLY %s AS e"
+							 " WHERE e.%s OPERATOR(pg_catalog.=) c.%s",
+							 aggs.data, src->relname, src->customer, cat->key);
+			foreach(lc, filters)
+				appendStringInfo(&joins, " AND (%s)", (char *) lfirst(lc));
+			appendStringInfo(&joins, ") AS t%d", s);
 		}
-		appendStringInfo(&joins, " GROUP BY e.%s) AS t%d ON t%d.k OPERATOR(pg_catalog.=) c.%s"
-						 " CROSS JOIN (SELECT %s FROM ONLY %s AS e WHERE false) AS z%d",
-						 src->customer, s, s, cat->key, zero.data, src->relname, s);
+		else
+		{
+			const char *glue = " WHERE ";
+
+			appendStringInfo(&joins, " LEFT JOIN (SELECT e.%s AS k, %s FROM ONLY %s AS e",
+							 src->customer, aggs.data, src->relname);
+			if (key_filter != NULL)
+			{
+				appendStringInfo(&joins, " WHERE e.%s %s", src->customer, key_filter);
+				glue = " AND ";
+			}
+			foreach(lc, filters)
+			{
+				appendStringInfo(&joins, "%s(%s)", glue, (char *) lfirst(lc));
+				glue = " AND ";
+			}
+			appendStringInfo(&joins, " GROUP BY e.%s) AS t%d ON t%d.k OPERATOR(pg_catalog.=) c.%s"
+							 " CROSS JOIN (SELECT %s FROM ONLY %s AS e WHERE false) AS z%d",
+							 src->customer, s, s, cat->key, aggs.data, src->relname, s);
+		}
 	}
 	appendStringInfo(&sql, " FROM ONLY %s AS c%s", cat->customers_sql, joins.data);
 	if (key_filter != NULL)
@@ -406,7 +431,11 @@ LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems, SegmentData *keys,
 	appendStringInfo(&sql, "SELECT c.%s", cat->key);
 	for (int i = 0; i < nitems; i++)
 		appendStringInfo(&sql, ", (%s)", items[i]->expression);
-	appendStringInfo(&sql, " FROM (%s) AS c", LiveProfileSql(cat, nitems, items, false, filter));
+	appendStringInfo(&sql, " FROM (%s) AS c",
+					 LiveProfileSql(cat, nitems, items, false, filter,
+									argtype == INT8ARRAYOID));
+
+	elog(DEBUG2, "segment evaluation: %s", sql.data);
 
 	memset(&receiver, 0, sizeof(receiver));
 	receiver.pub.receiveSlot = receiver_receive;

@@ -23,6 +23,7 @@
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 #include "utils/snapshot.h"
+#include "utils/timestamp.h"
 
 /* catalog.c */
 
@@ -113,7 +114,7 @@ typedef struct LiveResult
 extern void LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems,
 						 SegmentData *keys, LiveResult *results);
 extern char *LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items,
-							bool all_traits, const char *key_filter);
+							bool all_traits, const char *key_filter, bool lateral);
 
 /* process.c */
 
@@ -128,6 +129,7 @@ extern void LiveMarkChanged(const uint32 *keys, size_t n, bool events_only);
 extern void LiveNoteRemoved(const uint32 *keys, size_t n);
 extern void LiveSync(void);
 extern bool LiveProcessing(void);
+extern bool LiveKnownMember(const char *name, uint32 key, bool *member);
 extern void LiveLockAll(void);
 extern Snapshot LiveFreshSnapshot(void);
 
@@ -135,9 +137,30 @@ extern Snapshot LiveFreshSnapshot(void);
 
 extern SegmentData *LiveStoredMembers(const char *name);
 
+/* storage.c */
+
+typedef struct StoredChunk
+{
+	int32		chunk;
+	SegmentData *members;
+} StoredChunk;
+
+typedef struct StoredSegment
+{
+	int			nchunks;
+	int			max;
+	StoredChunk *chunks;		/* in chunk order */
+} StoredSegment;
+
+extern StoredSegment *StorageRead(char **names, int n, SegmentData *keys, bool only_keys,
+								  bool lock);
+extern SegmentData *StorageAssemble(StoredSegment *seg);
+extern void StorageWrite(int n, Datum *names, Datum *chunks, Datum *came, Datum *went,
+						 TimestampTz at);
+
 /* pending.c */
 
-extern void PendingRecord(const char *name, SegmentData *came, SegmentData *went);
+extern void PendingRecord(const char *name, SegmentData *came, SegmentData *went, bool exact);
 extern void PendingForget(const char *name);
 extern void PendingFlush(bool announce);
 extern bool PendingAny(void);

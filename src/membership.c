@@ -3,13 +3,11 @@
  * membership.c
  *	  Reading stored membership: segment.members(), in_segment(), chunks.
  *
- * A segment's membership is stored in segment.chunks, one row per 65,536
- * keys (one roaring container), so that a change rewrites one small row and
- * concurrent writers only meet on the same chunk.  members() puts the
- * chunks back together: they are disjoint and ordered, so their containers
- * are copied as they are.  What the current transaction changed is not in
- * the rows yet: readers first bring it up to date (process.c), then apply
- * it on top (pending.c).
+ * A segment's membership is stored per chunk of 65,536 keys (storage.c).
+ * members() puts the chunks back together: they are disjoint and ordered,
+ * so their containers are copied as they are.  What the current
+ * transaction changed is not stored yet: readers first bring it up to date
+ * (process.c), then apply it on top (pending.c).
  *
  * IDENTIFICATION
  *	  src/membership.c
@@ -70,6 +68,23 @@ SegmentTypeOid(void)
 }
 
 /*
+ * The schema of the segment type, quoted: the extension's schema, where
+ * its operators are.
+ */
+char *
+SegmentTypeSchema(void)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(SegmentTypeOid()));
+	Oid			nsp;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for the segment type");
+	nsp = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
+	ReleaseSysCache(tup);
+	return pstrdup(quote_identifier(get_namespace_name(nsp)));
+}
+
+/*
  * Connect to SPI as the role that owns the extension's catalog, whoever the
  * current user is.  Pair with SegmentCatalogEnd().
  */
@@ -89,12 +104,13 @@ SegmentCatalogEnd(const SegmentCatalogSave *save)
 }
 
 /*
- * A plan prepared for the rest of the backend's life.
+ * A plan prepared for the rest of the backend's life, generic.
  */
 SPIPlanPtr
 SegmentKeepPlan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	/* our queries are keyed lookups: one generic plan serves every call */
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -102,56 +118,32 @@ SegmentKeepPlan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/*
- * Run one of this file's queries through a plan prepared once per backend:
- * members() is often called once per statement, where planning would cost
- * more than reading the chunks.
- */
-static int
-run_cached(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *args,
-		   long limit)
-{
-	if (*plan == NULL)
-		*plan = SegmentKeepPlan(sql, nargs, argtypes);
-	return SPI_execute_plan(*plan, args, NULL, true, limit);
-}
 
-static SPIPlanPtr access_plan = NULL;
-static SPIPlanPtr chunks_plan = NULL;
-static SPIPlanPtr chunk_plan = NULL;
-static SPIPlanPtr source_plan = NULL;
 
 /*
  * Reading a segment needs SELECT on the customer table it is computed from,
- * or the privileges of its owner.  Runs connected to SPI.
+ * or the privileges of its owner.
  */
 static void
 check_read_access(const char *name, Oid reader)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
+	LiveCatalog *cat = LiveCatalogPin();
+	LiveSegmentEntry *e = LiveCatalogFind(cat, name);
 	Oid			owner;
-	Datum		relid;
-	int			ret;
+	Oid			customers = cat->customers;
 
-	args[0] = CStringGetTextDatum(name);
-	ret = run_cached(&access_plan,
-					 "SELECT d.owner, s.relid FROM segment.definitions d"
-					 " LEFT JOIN segment.customer_source s ON true"
-					 " WHERE d.name = $1",
-					 1, argtypes, args, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	if (e == NULL)
+	{
+		LiveCatalogUnpin(cat);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("segment \"%s\" does not exist", name)));
-	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	owner = cat->items[e->item].owner;
+	LiveCatalogUnpin(cat);
 	if (has_privs_of_role(reader, owner))
 		return;
-	relid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	if (!isnull && pg_class_aclcheck(DatumGetObjectId(relid), reader, ACL_SELECT) == ACLCHECK_OK)
+	if (OidIsValid(customers) && pg_class_aclcheck(customers, reader, ACL_SELECT) == ACLCHECK_OK)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -166,67 +158,55 @@ check_read_access(const char *name, Oid reader)
 static void
 read_begin(const char *name, SegmentCatalogSave *save, bool check)
 {
-	Oid			reader = GetUserId();
-
-	SegmentCatalogBegin(save);
 	if (check)
-		check_read_access(name, reader);
+		check_read_access(name, GetUserId());
+	SegmentCatalogBegin(save);
 }
 
 /*
- * The stored membership of a segment, assembled in the given context.
+ * The membership of a segment as this transaction sees it, or of one of
+ * its chunks (chunk >= 0; NULL when empty), in the given context.
  */
+static SegmentData *
+read_members(const char *name, int32 chunk, MemoryContext target, bool check)
+{
+	SegmentCatalogSave save;
+	StoredSegment *stored;
+	SegmentData *keys = NULL;
+	SegmentData *result;
+	char	   *names[1];
+	MemoryContext old;
+
+	LiveSync();
+	old = MemoryContextSwitchTo(target);
+	names[0] = pstrdup(name);
+	if (chunk >= 0)
+	{
+		uint32		key = ((uint32) chunk) << 16;
+
+		keys = SegmentFromSortedKeys(&key, 1);
+	}
+	read_begin(name, &save, check);
+	MemoryContextSwitchTo(target);
+	stored = StorageRead(names, 1, keys, false, false);
+	SegmentCatalogEnd(&save);
+	MemoryContextSwitchTo(target);
+
+	result = StorageAssemble(&stored[0]);
+	/* this transaction's own changes are written only at commit */
+	if (PendingAny())
+		result = chunk >= 0 ? PendingApplyChunk(name, chunk, result)
+			: PendingApplySegment(name, result);
+	if (chunk >= 0 && result != NULL && SegmentIsEmpty(result))
+		result = NULL;
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
 static SegmentData *
 assemble_members(const char *name, MemoryContext target, bool check)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	SegmentWriter w;
-	MemoryContext old;
-	SegmentData *result;
-	SegmentCatalogSave save;
-	int			ret;
-
-	LiveSync();
-	read_begin(name, &save, check);
-	args[0] = CStringGetTextDatum(name);
-	ret = run_cached(&chunks_plan,
-					 "SELECT members FROM segment.chunks WHERE segment = $1 ORDER BY chunk",
-					 1, argtypes, args, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-
-	old = MemoryContextSwitchTo(target);
-	SegmentWriterInitReserved(&w, 1024, (uint32) Min(SPI_processed, RF_MAX_CONTAINERS));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
-		SegmentView sv;
-
-		if (isnull)
-			continue;
-		SegmentViewInit(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d)), &sv);
-		for (uint32 i = 0; i < sv.h.n; i++)
-		{
-			RfContainer c;
-
-			SegmentGetContainer(&sv, i, &c);
-			if (w.n > 0 && c.key <= w.keys[w.n - 1])
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("membership chunks of segment \"%s\" overlap", name)));
-			SegmentWriterAddRaw(&w, &c);
-		}
-		CHECK_FOR_INTERRUPTS();
-	}
-	result = SegmentWriterFinish(&w);
-	/* this transaction's own changes are written only at commit */
-	if (PendingAny())
-		result = PendingApplySegment(name, result);
-	MemoryContextSwitchTo(old);
-	SegmentCatalogEnd(&save);
-	return result;
+	return read_members(name, -1, target, check);
 }
 
 /*
@@ -238,22 +218,15 @@ segment_can_read(PG_FUNCTION_ARGS)
 {
 	Oid			owner = PG_GETARG_OID(0);
 	Oid			reader = GetUserId();
-	SegmentCatalogSave save;
+	LiveCatalog *cat;
 	bool		result;
-	bool		isnull;
-	int			ret;
 
 	if (has_privs_of_role(reader, owner))
 		PG_RETURN_BOOL(true);
-	SegmentCatalogBegin(&save);
-	ret = run_cached(&source_plan, "SELECT relid FROM segment.customer_source", 0, NULL, NULL, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	result = SPI_processed == 1 &&
-		pg_class_aclcheck(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc, 1, &isnull)),
-						  reader, ACL_SELECT) == ACLCHECK_OK;
-	SegmentCatalogEnd(&save);
+	cat = LiveCatalogPin();
+	result = cat->tracked &&
+		pg_class_aclcheck(cat->customers, reader, ACL_SELECT) == ACLCHECK_OK;
+	LiveCatalogUnpin(cat);
 	PG_RETURN_BOOL(result);
 }
 
@@ -308,43 +281,7 @@ typedef struct InSegmentCache
 static SegmentData *
 read_chunk(const char *name, int32 chunk, MemoryContext target)
 {
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Datum		args[2];
-	SegmentCatalogSave save;
-	SegmentData *result = NULL;
-	int			ret;
-
-	LiveSync();
-	read_begin(name, &save, true);
-	args[0] = CStringGetTextDatum(name);
-	args[1] = Int32GetDatum(chunk);
-	ret = run_cached(&chunk_plan,
-					 "SELECT members FROM segment.chunks WHERE segment = $1 AND chunk = $2",
-					 2, argtypes, args, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-		{
-			MemoryContext old = MemoryContextSwitchTo(target);
-
-			result = (SegmentData *) PG_DETOAST_DATUM_COPY(d);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	if (PendingAny())
-	{
-		MemoryContext old = MemoryContextSwitchTo(target);
-
-		result = PendingApplyChunk(name, chunk, result);
-		MemoryContextSwitchTo(old);
-	}
-	SegmentCatalogEnd(&save);
-	return result;
+	return read_members(name, chunk, target, true);
 }
 
 static bool
@@ -391,13 +328,19 @@ segment_in_segment(PG_FUNCTION_ARGS)
 	InSegmentCache *cache = (InSegmentCache *) fcinfo->flinfo->fn_extra;
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
 
+	bool		member;
+
 	if (cache == NULL || strcmp(cache->name, name) != 0)
 	{
 		/* a new name (the argument is a constant, so this is rare) */
+		check_read_access(name, GetUserId());
 		cache = MemoryContextAllocZero(mcxt, sizeof(InSegmentCache));
 		cache->name = MemoryContextStrdup(mcxt, name);
 		fcinfo->flinfo->fn_extra = cache;
 	}
+	/* a rule being evaluated: the evaluation may know already */
+	if (LiveKnownMember(name, key, &member))
+		PG_RETURN_BOOL(member);
 	if (cache->members != NULL)
 		PG_RETURN_BOOL(segment_data_contains(cache->members, key));
 

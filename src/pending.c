@@ -47,12 +47,17 @@
 #include "utils/timestamp.h"
 
 
-/* One chunk's change: disjoint sets of keys, all within the chunk */
+/*
+ * One chunk's change: disjoint sets of keys, all within the chunk.  exact:
+ * computed against the stored membership with the customers locked
+ * (process.c), so that it is what commit will really change.
+ */
 typedef struct PendingChunk
 {
 	int32		chunk;			/* hash key */
 	SegmentData *came;
 	SegmentData *went;
+	bool		exact;
 } PendingChunk;
 
 typedef struct PendingSegment
@@ -116,7 +121,7 @@ find_segment(PendingLayer *layer, const char *name, bool create)
  */
 static void
 record_change(PendingLayer *layer, const char *name, int32 chunk,
-			  SegmentData *came, SegmentData *went)
+			  SegmentData *came, SegmentData *went, bool exact)
 {
 	PendingSegment *seg = find_segment(layer, name, true);
 	PendingChunk *pc;
@@ -129,6 +134,7 @@ record_change(PendingLayer *layer, const char *name, int32 chunk,
 	{
 		pc->came = (SegmentData *) PG_DETOAST_DATUM_COPY(PointerGetDatum(came));
 		pc->went = (SegmentData *) PG_DETOAST_DATUM_COPY(PointerGetDatum(went));
+		pc->exact = exact;
 	}
 	else
 	{
@@ -137,6 +143,7 @@ record_change(PendingLayer *layer, const char *name, int32 chunk,
 
 		pc->came = apply_change(oldcame, came, went);
 		pc->went = apply_change(oldwent, went, came);
+		pc->exact = pc->exact && exact;
 		pfree(oldcame);
 		pfree(oldwent);
 	}
@@ -182,7 +189,7 @@ merge_into(PendingLayer *child, PendingLayer *parent)
 
 		hash_seq_init(&status, seg->chunks);
 		while ((pc = (PendingChunk *) hash_seq_search(&status)) != NULL)
-			record_change(parent, seg->name, pc->chunk, pc->came, pc->went);
+			record_change(parent, seg->name, pc->chunk, pc->came, pc->went, pc->exact);
 	}
 }
 
@@ -220,176 +227,74 @@ sorted_chunks(PendingSegment *seg, long *n)
 	return chunks;
 }
 
-/* The queries of the flush, prepared once per backend and segment type */
-typedef struct FlushPlans
+/*
+ * The segments that still exist: another transaction may have dropped
+ * one.  A drop locks every customer (process.c), so the cache, reloaded
+ * after this transaction's locks, knows.
+ */
+static char **
+existing(PendingSegment **segs, int *n)
 {
-	Oid			segtype;
-	SPIPlanPtr	exists;
-	SPIPlanPtr	peek;
-	SPIPlanPtr	lock;
-	SPIPlanPtr	insert;
-	SPIPlanPtr	update;
-	SPIPlanPtr	delete;
-	SPIPlanPtr	flips;
-} FlushPlans;
+	LiveCatalog *cat = LiveCatalogPin();
+	char	  **result = palloc(Max(*n, 1) * sizeof(char *));
+	int			found = 0;
 
-static FlushPlans plans;
-
-static void
-prepare_plans(void)
-{
-	Oid			segtype = SegmentTypeOid();
-	Oid			key[2] = {TEXTOID, INT4OID};
-	Oid			row[3] = {TEXTOID, INT4OID, segtype};
-	Oid			flips[5] = {TEXTARRAYOID, INT4ARRAYOID, InvalidOid, InvalidOid, TIMESTAMPTZOID};
-	Oid			names[1] = {TEXTARRAYOID};
-
-	if (plans.segtype == segtype)
-		return;
-	/* the extension may have been dropped and created again */
-	memset(&plans, 0, sizeof(plans));
-	flips[2] = flips[3] = get_array_type(segtype);
-	plans.exists = SegmentKeepPlan("SELECT name FROM segment.definitions"
-								   " WHERE name OPERATOR(pg_catalog.=) ANY ($1)", 1, names);
-	plans.peek = SegmentKeepPlan("SELECT members FROM segment.chunks"
-								 " WHERE segment OPERATOR(pg_catalog.=) $1"
-								 " AND chunk OPERATOR(pg_catalog.=) $2", 2, key);
-	plans.lock = SegmentKeepPlan("SELECT members FROM segment.chunks"
-								 " WHERE segment OPERATOR(pg_catalog.=) $1"
-								 " AND chunk OPERATOR(pg_catalog.=) $2 FOR UPDATE", 2, key);
-	plans.insert = SegmentKeepPlan("INSERT INTO segment.chunks (segment, chunk, members)"
-								   " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, row);
-	plans.update = SegmentKeepPlan("UPDATE segment.chunks SET members = $3"
-								   " WHERE segment OPERATOR(pg_catalog.=) $1"
-								   " AND chunk OPERATOR(pg_catalog.=) $2", 3, row);
-	plans.delete = SegmentKeepPlan("DELETE FROM segment.chunks"
-								   " WHERE segment OPERATOR(pg_catalog.=) $1"
-								   " AND chunk OPERATOR(pg_catalog.=) $2", 2, key);
-	plans.flips = SegmentKeepPlan("INSERT INTO segment.flips (segment, chunk, entered, exited, at)"
-								  " SELECT f.*, $5 FROM ROWS FROM (pg_catalog.unnest($1),"
-								  " pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) f",
-								  5, flips);
-	plans.segtype = segtype;
-}
-
-static void
-run_plan(SPIPlanPtr plan, Datum *args, int expected)
-{
-	int			ret = SPI_execute_plan(plan, args, NULL, false, 0);
-
-	if (ret != expected)
-		elog(ERROR, "writing membership failed: %s", SPI_result_code_string(ret));
-}
-
-/* The segments that still exist (another transaction may have dropped one). */
-static bool *
-existing(PendingSegment **segs, int n)
-{
-	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
-	bool	   *result = palloc0(Max(n, 1) * sizeof(bool));
-	Datum		args[1];
-
-	for (int i = 0; i < n; i++)
-		elems[i] = CStringGetTextDatum(segs[i]->name);
-	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_plan(plans.exists, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reading segment definitions failed");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		char	   *name = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
-															 SPI_tuptable->tupdesc, 1, &isnull));
-
-		for (int i = 0; i < n; i++)
-			if (strcmp(segs[i]->name, name) == 0)
-				result[i] = true;
-	}
+	for (int i = 0; i < *n; i++)
+		if (LiveCatalogFind(cat, segs[i]->name) != NULL)
+			result[found++] = segs[i]->name;
+	LiveCatalogUnpin(cat);
+	*n = found;
 	return result;
 }
 
-/*
- * Write one chunk's change; *came and *went become what really changed
- * relative to the row as committed.
- */
-static void
-write_chunk(const char *name, int32 chunk, SegmentData **came, SegmentData **went)
+static void append_containers(SegmentWriter *w, SegmentData *s);
+
+/* The customers of the changes not known to be exact. */
+static SegmentData *
+inexact_keys(PendingSegment **segs, int n)
 {
-	Datum		args[3];
+	SegmentData *keys = SegmentEmpty();
 
-	args[0] = CStringGetTextDatum(name);
-	args[1] = Int32GetDatum(chunk);
-
-	/*
-	 * Only exits (customers deleted, say): if none of them is a member, do
-	 * not lock the row.  Nobody else changes these customers' membership
-	 * before this transaction ends (process.c), so a plain read tells.
-	 */
-	if (SegmentIsEmpty(*came))
+	for (int i = 0; i < n; i++)
 	{
-		bool		isnull;
+		long		nchunks;
+		PendingChunk **chunks = sorted_chunks(segs[i], &nchunks);
+		SegmentWriter w;
 
-		run_plan(plans.peek, args, SPI_OK_SELECT);
-		if (SPI_processed == 0 ||
-			SegmentIsEmpty(SegmentAnd(*went,
-									  (SegmentData *) PG_DETOAST_DATUM(SPI_getbinval(SPI_tuptable->vals[0],
-																					 SPI_tuptable->tupdesc,
-																					 1, &isnull)))))
-		{
-			*went = SegmentEmpty();
-			return;
-		}
+		/* the chunks of one segment are disjoint and sorted: concatenate */
+		SegmentWriterInit(&w, 1024);
+		for (long j = 0; j < nchunks; j++)
+			if (!chunks[j]->exact)
+				append_containers(&w, SegmentOr(chunks[j]->came, chunks[j]->went));
+		keys = SegmentOr(keys, SegmentWriterFinish(&w));
 	}
-	for (;;)
-	{
-		run_plan(plans.lock, args, SPI_OK_SELECT);
-		if (SPI_processed == 1)
-		{
-			bool		isnull;
-			SegmentData *old = (SegmentData *) PG_DETOAST_DATUM(SPI_getbinval(SPI_tuptable->vals[0],
-																			  SPI_tuptable->tupdesc,
-																			  1, &isnull));
-			SegmentData *new = apply_change(old, *came, *went);
-
-			*came = SegmentAndNot(*came, old);
-			*went = SegmentAnd(*went, old);
-			args[2] = PointerGetDatum(new);
-			if (SegmentIsEmpty(new))
-				run_plan(plans.delete, args, SPI_OK_DELETE);
-			else if (!SegmentIsEmpty(*came) || !SegmentIsEmpty(*went))
-				run_plan(plans.update, args, SPI_OK_UPDATE);
-			return;
-		}
-		*went = SegmentEmpty();
-		if (SegmentIsEmpty(*came))
-			return;
-		args[2] = PointerGetDatum(*came);
-		run_plan(plans.insert, args, SPI_OK_INSERT);
-		if (SPI_processed == 1)
-			return;
-		/* another transaction inserted the row first: lock it and retry */
-	}
+	return keys;
 }
 
 /*
  * Write every change, in (segment, chunk) order, as the catalog's owner;
  * record what changed in the history and, unless the transaction is being
- * prepared (which cannot notify), announce it.  Runs at commit,
- * with the customers locked (process.c) and a fresh snapshot.
+ * prepared (which cannot notify), announce it.  Runs at commit, with the
+ * customers locked (process.c) and a fresh snapshot: what this
+ * transaction really changes, relative to what is stored, is what is
+ * written and reported, so nothing is reported twice.
  */
 void
 PendingFlush(bool announce)
 {
 	PendingLayer *layer;
 	PendingSegment **segs;
-	bool	   *exists;
+	char	  **names;
 	int			nsegs;
+	int			nnames;
+	StoredSegment *stored;
 	SegmentCatalogSave save;
 	List	   *changes = NIL;
 	List	   *f_names = NIL,
 			   *f_chunks = NIL,
 			   *f_came = NIL,
 			   *f_went = NIL;
-	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext outer = CurrentMemoryContext;
 
 	/* every subtransaction has ended: one layer is left */
 	Assert(list_length(layers) == 1);
@@ -406,76 +311,87 @@ PendingFlush(bool announce)
 		segs[i] = (PendingSegment *) list_nth(layer->segments, i);
 	qsort(segs, nsegs, sizeof(PendingSegment *), compare_segments);
 
+	nnames = nsegs;
+	names = existing(segs, &nnames);
 	SegmentCatalogBegin(&save);
-	prepare_plans();
-	exists = existing(segs, nsegs);
-	for (int i = 0; i < nsegs; i++)
+	MemoryContextSwitchTo(outer);
+	{
+		SegmentData *keys = inexact_keys(segs, nsegs);
+
+		/* rows of those chunks are locked: their exact change is computed */
+		stored = SegmentIsEmpty(keys) ? NULL : StorageRead(names, nnames, keys, true, true);
+	}
+
+	for (int i = 0, s = 0; i < nnames; i++)
 	{
 		long		n;
 		PendingChunk **chunks;
 		int64		entered = 0;
 		int64		exited = 0;
+		int			k = 0;
 
-		if (!exists[i])
-			continue;
-		chunks = sorted_chunks(segs[i], &n);
+		while (strcmp(segs[s]->name, names[i]) != 0)
+			s++;
+		chunks = sorted_chunks(segs[s], &n);
 		for (long j = 0; j < n; j++)
 		{
 			SegmentData *came = chunks[j]->came;
 			SegmentData *went = chunks[j]->went;
-			MemoryContext old;
+			StoredChunk *sc = NULL;
 
-			if (SegmentIsEmpty(came) && SegmentIsEmpty(went))
-				continue;
-			write_chunk(segs[i]->name, chunks[j]->chunk, &came, &went);
+			if (!chunks[j]->exact)
+			{
+				/* what is stored now, for these customers */
+				while (k < stored[i].nchunks && stored[i].chunks[k].chunk < chunks[j]->chunk)
+					k++;
+				if (k < stored[i].nchunks && stored[i].chunks[k].chunk == chunks[j]->chunk)
+					sc = &stored[i].chunks[k];
+				if (sc != NULL)
+				{
+					came = SegmentAndNot(came, sc->members);
+					went = SegmentAnd(went, sc->members);
+				}
+				else
+					went = SegmentEmpty();
+			}
 			if (SegmentIsEmpty(came) && SegmentIsEmpty(went))
 				continue;
 			entered += SegmentCardinality(came);
 			exited += SegmentCardinality(went);
-			old = MemoryContextSwitchTo(caller);
-			f_names = lappend(f_names, (void *) CStringGetTextDatum(segs[i]->name));
+			f_names = lappend(f_names, (void *) CStringGetTextDatum(names[i]));
 			f_chunks = lappend_int(f_chunks, chunks[j]->chunk);
-			f_came = lappend(f_came, PG_DETOAST_DATUM_COPY(PointerGetDatum(came)));
-			f_went = lappend(f_went, PG_DETOAST_DATUM_COPY(PointerGetDatum(went)));
-			MemoryContextSwitchTo(old);
+			f_came = lappend(f_came, came);
+			f_went = lappend(f_went, went);
 			CHECK_FOR_INTERRUPTS();
 		}
 		if (entered > 0 || exited > 0)
 		{
-			MemoryContext old = MemoryContextSwitchTo(caller);
 			LiveChange *ch = palloc(sizeof(LiveChange));
 
-			ch->segment = pstrdup(segs[i]->name);
+			ch->segment = pstrdup(names[i]);
 			ch->entered = entered;
 			ch->exited = exited;
 			changes = lappend(changes, ch);
-			MemoryContextSwitchTo(old);
 		}
 	}
 
 	if (f_names != NIL)
 	{
 		int			n = list_length(f_names);
-		Datum	   *names = palloc(n * sizeof(Datum));
+		Datum	   *fnames = palloc(n * sizeof(Datum));
 		Datum	   *chunks = palloc(n * sizeof(Datum));
 		Datum	   *came = palloc(n * sizeof(Datum));
 		Datum	   *went = palloc(n * sizeof(Datum));
-		Datum		args[5];
 
 		for (int i = 0; i < n; i++)
 		{
-			names[i] = (Datum) list_nth(f_names, i);
+			fnames[i] = (Datum) list_nth(f_names, i);
 			chunks[i] = Int32GetDatum(list_nth_int(f_chunks, i));
 			came[i] = PointerGetDatum(list_nth(f_came, i));
 			went[i] = PointerGetDatum(list_nth(f_went, i));
 		}
-		args[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
-		args[1] = PointerGetDatum(construct_array(chunks, n, INT4OID, 4, true, TYPALIGN_INT));
-		args[2] = PointerGetDatum(construct_array(came, n, plans.segtype, -1, false, TYPALIGN_INT));
-		args[3] = PointerGetDatum(construct_array(went, n, plans.segtype, -1, false, TYPALIGN_INT));
 		/* one time for the whole transaction: its changes are one event */
-		args[4] = TimestampTzGetDatum(GetCurrentTimestamp());
-		run_plan(plans.flips, args, SPI_OK_INSERT);
+		StorageWrite(n, fnames, chunks, came, went, GetCurrentTimestamp());
 	}
 	SegmentCatalogEnd(&save);
 	layers = NIL;
@@ -541,7 +457,7 @@ pending_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * and who exited), chunk by chunk: one container is one chunk.
  */
 void
-PendingRecord(const char *name, SegmentData *came, SegmentData *went)
+PendingRecord(const char *name, SegmentData *came, SegmentData *went, bool exact)
 {
 	PendingLayer *layer;
 	SegmentView vc,
@@ -579,7 +495,7 @@ PendingRecord(const char *name, SegmentData *came, SegmentData *went)
 			SegmentGetContainer(&vw, j++, &c);
 			SegmentWriterAddRaw(&ww, &c);
 		}
-		record_change(layer, name, chunk, SegmentWriterFinish(&wc), SegmentWriterFinish(&ww));
+		record_change(layer, name, chunk, SegmentWriterFinish(&wc), SegmentWriterFinish(&ww), exact);
 	}
 }
 

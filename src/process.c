@@ -50,7 +50,6 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -86,6 +85,26 @@ static KeySet sync_all,
 			commit_events;
 static bool callbacks_registered = false;
 static bool processing = false;
+static bool locked = false;		/* evaluating with the customers locked */
+
+/*
+ * What the current round of processing knows of membership, so that it
+ * reads each segment's stored membership once, and in_segment() in a rule
+ * reads nothing: per segment, its members among some customers (keys NULL:
+ * everyone).  stored: as committed, read ahead for every segment the
+ * round will evaluate; known: as this transaction sees it, once applied.
+ */
+typedef struct KnownSet
+{
+	char	   *name;
+	SegmentData *keys;
+	SegmentData *members;
+} KnownSet;
+
+static List *stored_sets = NIL;
+static SegmentData *stored_keys = NULL;
+static List *known_sets = NIL;
+
 
 static void
 keyset_reset(KeySet *s)
@@ -174,6 +193,9 @@ process_xact_callback(XactEvent event, void *arg)
 			keyset_reset(&commit_all);
 			keyset_reset(&commit_events);
 			processing = false;
+			locked = false;
+			known_sets = stored_sets = NIL;
+			stored_keys = NULL;
 			break;
 		default:
 			break;
@@ -192,6 +214,9 @@ process_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 	processing = false;
+	locked = false;
+	known_sets = stored_sets = NIL;
+	stored_keys = NULL;
 	keyset_copy(&sync_all, &commit_all);
 	keyset_copy(&sync_events, &commit_events);
 }
@@ -246,7 +271,7 @@ LiveNoteRemoved(const uint32 *keys, size_t n)
 		if (!item->is_static)
 			continue;
 		if (keys == NULL)
-			PendingRecord(item->name, SegmentEmpty(), LiveStoredMembers(item->name));
+			PendingRecord(item->name, SegmentEmpty(), LiveStoredMembers(item->name), false);
 		else
 		{
 			if (removed == NULL)
@@ -259,7 +284,7 @@ LiveNoteRemoved(const uint32 *keys, size_t n)
 				removed = SegmentFromSortedKeys(sorted, nunique);
 			}
 			/* removing a non-member is harmless: the flush counts exactly */
-			PendingRecord(item->name, SegmentEmpty(), removed);
+			PendingRecord(item->name, SegmentEmpty(), removed, false);
 		}
 	}
 	LiveCatalogUnpin(cat);
@@ -350,127 +375,176 @@ lock_keys(const uint32 *keys, size_t n, bool everyone)
 }
 
 /*
- * Run queries with search_path pinned, so that the compiled expressions and
- * our own SQL mean the same in every session.  Pair with unpin_path().
+ * Run queries with the search path reduced to pg_catalog, so that the
+ * compiled expressions and our own SQL mean the same in every session, and
+ * kept plans stay valid whatever the session's search_path.  Pair with
+ * unpin_path(); an error pops it with the (sub)transaction.
  */
 static int
 pin_path(void)
 {
-	int			level = NewGUCNestLevel();
+	OverrideSearchPath path;
 
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return level;
+	memset(&path, 0, sizeof(path));
+	path.schemas = NIL;
+	path.addCatalog = true;
+	path.addTemp = false;
+	PushOverrideSearchPath(&path);
+	return 0;
 }
 
 static void
 unpin_path(int level)
 {
-	AtEOXact_GUC(true, level);
+	PopOverrideSearchPath();
+}
+
+static KnownSet *
+find_set(List *sets, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, sets)
+		if (strcmp(((KnownSet *) lfirst(lc))->name, name) == 0)
+			return (KnownSet *) lfirst(lc);
+	return NULL;
+}
+
+static bool
+covers(SegmentData *all, SegmentData *keys)
+{
+	return all != NULL && keys != NULL && SegmentIsEmpty(SegmentAndNot(keys, all));
 }
 
 /*
- * Stored membership of several segments, within keys (all when NULL), with
- * this transaction's changes applied: one query for all of them.
+ * Stored membership of several segments, as committed, within keys (all
+ * when NULL): from what was read ahead, and one query for the rest.
+ */
+static SegmentData **
+stored_members(char **names, int n, SegmentData *keys)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	SegmentData **result = palloc0(Max(n, 1) * sizeof(SegmentData *));
+	char	  **missing = palloc(Max(n, 1) * sizeof(char *));
+	int		   *where = palloc(Max(n, 1) * sizeof(int));
+	int			nmissing = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		KnownSet   *set = covers(stored_keys, keys) ? find_set(stored_sets, names[i]) : NULL;
+
+		if (set != NULL)
+			result[i] = SegmentAnd(set->members, keys);
+		else
+		{
+			where[nmissing] = i;
+			missing[nmissing++] = names[i];
+		}
+	}
+	if (nmissing > 0)
+	{
+		StoredSegment *stored;
+		SegmentCatalogSave save;
+
+		SegmentCatalogBegin(&save);
+		MemoryContextSwitchTo(outer);
+		stored = StorageRead(missing, nmissing, keys, keys != NULL, false);
+		SegmentCatalogEnd(&save);
+		for (int i = 0; i < nmissing; i++)
+			result[where[i]] = StorageAssemble(&stored[i]);
+	}
+	return result;
+}
+
+/* Read ahead the stored membership of segments among keys. */
+static void
+read_ahead(char **names, int n, SegmentData *keys)
+{
+	SegmentData **members;
+
+	stored_sets = NIL;
+	stored_keys = NULL;
+	members = stored_members(names, n, keys);
+	for (int i = 0; i < n; i++)
+	{
+		KnownSet   *set = palloc(sizeof(KnownSet));
+
+		set->name = names[i];
+		set->keys = keys;
+		set->members = members[i];
+		stored_sets = lappend(stored_sets, set);
+	}
+	stored_keys = keys;
+}
+
+/*
+ * Membership of several segments as this transaction sees it (stored, with
+ * its own changes applied), within keys (all when NULL).
  */
 static SegmentData **
 current_members(LiveCatalog *cat, char **names, int n, SegmentData *keys)
 {
-	static SPIPlanPtr all_plan = NULL;
-	static SPIPlanPtr some_plan = NULL;
-	static Oid	plans_type = InvalidOid;
-	SegmentData **result = palloc(Max(n, 1) * sizeof(SegmentData *));
-	SegmentWriter *writers = palloc(Max(n, 1) * sizeof(SegmentWriter));
-	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
-	Datum		args[2];
-	Oid			argtypes[2] = {TEXTARRAYOID, INT4ARRAYOID};
-	SegmentCatalogSave save;
-	MemoryContext caller = CurrentMemoryContext;
-	int			ret;
-	int			w = -1;
-
-	if (plans_type != cat->segtype)
-	{
-		/* the extension was created again */
-		all_plan = some_plan = NULL;
-		plans_type = cat->segtype;
-	}
-	for (int i = 0; i < n; i++)
-	{
-		elems[i] = CStringGetTextDatum(names[i]);
-		SegmentWriterInit(&writers[i], 1024);
-	}
-	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-
-	SegmentCatalogBegin(&save);
-	if (keys == NULL)
-	{
-		if (all_plan == NULL)
-			all_plan = SegmentKeepPlan("SELECT segment, members FROM segment.chunks"
-									   " WHERE segment OPERATOR(pg_catalog.=) ANY ($1)"
-									   " ORDER BY segment, chunk", 1, argtypes);
-		ret = SPI_execute_plan(all_plan, args, NULL, true, 0);
-	}
-	else
-	{
-		SegmentView sv;
-		Datum	   *chunks;
-
-		SegmentViewInit((struct varlena *) keys, &sv);
-		chunks = palloc(Max(sv.h.n, 1) * sizeof(Datum));
-		for (uint32 i = 0; i < sv.h.n; i++)
-			chunks[i] = Int32GetDatum(rf_key(&sv.h, i));
-		args[1] = PointerGetDatum(construct_array(chunks, sv.h.n, INT4OID, 4, true, TYPALIGN_INT));
-		if (some_plan == NULL)
-			some_plan = SegmentKeepPlan("SELECT segment, members FROM segment.chunks"
-										" WHERE segment OPERATOR(pg_catalog.=) ANY ($1)"
-										" AND chunk OPERATOR(pg_catalog.=) ANY ($2)"
-										" ORDER BY segment, chunk", 2, argtypes);
-		ret = SPI_execute_plan(some_plan, args, NULL, true, 0);
-	}
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading membership failed: %s", SPI_result_code_string(ret));
-
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		bool		isnull;
-		char	   *name = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
-		SegmentView sv;
-		MemoryContext old;
-
-		if (w < 0 || strcmp(names[w], name) != 0)
-			for (w = 0; w < n && strcmp(names[w], name) != 0; w++)
-				;
-		if (w >= n || isnull)
-			continue;
-		old = MemoryContextSwitchTo(caller);
-		SegmentViewInit(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d)), &sv);
-		for (uint32 i = 0; i < sv.h.n; i++)
-		{
-			RfContainer c;
-
-			SegmentGetContainer(&sv, i, &c);
-			if (writers[w].n > 0 && c.key <= writers[w].keys[writers[w].n - 1])
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("membership chunks of segment \"%s\" overlap", name)));
-			SegmentWriterAddRaw(&writers[w], &c);
-		}
-		MemoryContextSwitchTo(old);
-	}
-	SegmentCatalogEnd(&save);
+	SegmentData **result = stored_members(names, n, keys);
 
 	for (int i = 0; i < n; i++)
 	{
-		result[i] = SegmentWriterFinish(&writers[i]);
 		if (PendingAny())
 			result[i] = PendingApplySegment(names[i], result[i]);
 		if (keys != NULL)
 			result[i] = SegmentAnd(result[i], keys);
 	}
 	return result;
+}
+
+/* Remember a segment's membership among keys, once applied. */
+static void
+know(const char *name, SegmentData *keys, SegmentData *members)
+{
+	KnownSet   *set = palloc(sizeof(KnownSet));
+
+	set->name = pstrdup(name);
+	set->keys = keys;
+	set->members = members;
+	/* the latest first */
+	known_sets = lcons(set, known_sets);
+}
+
+/*
+ * Is a customer a member of a segment, as far as the current round of
+ * processing knows without reading?  For in_segment() in rules.
+ */
+bool
+LiveKnownMember(const char *name, uint32 key, bool *member)
+{
+	ListCell   *lc;
+	KnownSet   *set;
+	SegmentData *one;
+
+	if (!processing)
+		return false;
+	one = SegmentFromSortedKeys(&key, 1);
+	foreach(lc, known_sets)
+	{
+		set = (KnownSet *) lfirst(lc);
+		if (strcmp(set->name, name) == 0 && (set->keys == NULL || covers(set->keys, one)))
+		{
+			*member = !SegmentIsEmpty(SegmentAnd(set->members, one));
+			return true;
+		}
+	}
+	set = covers(stored_keys, one) ? find_set(stored_sets, name) : NULL;
+	if (set == NULL)
+		return false;
+	/* as this transaction sees it: remember it */
+	{
+		SegmentData *members = set->members;
+
+		if (PendingAny())
+			members = SegmentAnd(PendingApplySegment(name, members), stored_keys);
+		know(name, stored_keys, members);
+		*member = !SegmentIsEmpty(SegmentAnd(members, one));
+	}
+	return true;
 }
 
 /*
@@ -539,9 +613,10 @@ apply_results(LiveCatalog *cat, Work *w, int n, char **names, SegmentData **fres
 
 		if (!SegmentIsEmpty(came) || !SegmentIsEmpty(went))
 		{
-			PendingRecord(names[i], came, went);
+			PendingRecord(names[i], came, went, locked);
 			propagate(cat, w, names[i], SegmentOr(came, went));
 		}
+		know(names[i], keys, in);
 		/* every segment evaluated for everyone is reported, changed or not */
 		note_change(w, names[i], came, went, keys == NULL);
 	}
@@ -690,6 +765,38 @@ process(LiveCatalog *cat, Work *w)
 	LiveItem  **keyed_items = palloc(Max(cat->nitems, 1) * sizeof(LiveItem *));
 	int			i = 0;
 
+	known_sets = NIL;
+	stored_sets = NIL;
+	stored_keys = NULL;
+
+	/* the customers noted: read every segment's membership of them at once */
+	if (w->all != NULL || w->events != NULL)
+	{
+		SegmentData *keys = w->all == NULL ? w->events
+			: w->events == NULL ? w->all : SegmentOr(w->all, w->events);
+		char	  **names = palloc(Max(cat->nitems, 1) * sizeof(char *));
+		int			n = 0;
+
+		for (int k = 0; k < cat->nitems; k++)
+		{
+			LiveItem   *item = &cat->items[k];
+
+			if (!item->is_label)
+			{
+				names = repalloc(names, (n + 1) * sizeof(char *));
+				names[n++] = item->name;
+			}
+			else
+			{
+				names = repalloc(names, (n + item->nmembers + 1) * sizeof(char *));
+				for (int m = 0; m < item->nmembers; m++)
+					names[n++] = item->member_names[m];
+			}
+		}
+		if (n > 0)
+			read_ahead(names, n, keys);
+	}
+
 	while (i < cat->nitems)
 	{
 		int			depth = cat->items[i].depth;
@@ -717,6 +824,8 @@ process(LiveCatalog *cat, Work *w)
 		evaluate_and_apply(cat, w, keyed_items, nkeyed, keys);
 		CHECK_FOR_INTERRUPTS();
 	}
+	known_sets = stored_sets = NIL;
+	stored_keys = NULL;
 }
 
 static void
@@ -836,7 +945,9 @@ precommit(bool announce)
 		PushActiveSnapshot(LiveFreshSnapshot());
 		cat = LiveCatalogPin();
 		level = pin_path();
+		locked = true;
 		process_noted(cat, &commit_all, &commit_events, true);
+		locked = false;
 		unpin_path(level);
 		LiveCatalogUnpin(cat);
 		PopActiveSnapshot();
@@ -933,6 +1044,7 @@ full_begin(int *level)
 		LiveCatalogForget();
 	PushActiveSnapshot(LiveFreshSnapshot());
 	processing = true;
+	locked = true;
 	*level = pin_path();
 	return LiveCatalogPin();
 }
@@ -943,6 +1055,7 @@ full_end(LiveCatalog *cat, int level)
 	LiveCatalogUnpin(cat);
 	unpin_path(level);
 	processing = false;
+	locked = false;
 	PopActiveSnapshot();
 }
 
@@ -1121,7 +1234,7 @@ segment_profile_sql(PG_FUNCTION_ARGS)
 	for (int t = 0; t < cat->ntraits; t++)
 		if (!cat->traits[t].hidden)
 			appendStringInfo(&sql, ", c.%s", quote_identifier(cat->traits[t].name));
-	appendStringInfo(&sql, " FROM (%s) AS c", LiveProfileSql(cat, 0, NULL, true, NULL));
+	appendStringInfo(&sql, " FROM (%s) AS c", LiveProfileSql(cat, 0, NULL, true, NULL, false));
 	LiveCatalogUnpin(cat);
 	PG_RETURN_TEXT_P(cstring_to_text(sql.data));
 }

@@ -107,6 +107,7 @@ typedef struct SegmentCatalogSave
 
 extern Oid	SegmentCatalogOwner(void);
 extern Oid	SegmentTypeOid(void);
+extern char *SegmentTypeSchema(void);
 extern void SegmentCatalogBegin(SegmentCatalogSave *save);
 extern void SegmentCatalogEnd(const SegmentCatalogSave *save);
 extern struct _SPI_plan *SegmentKeepPlan(const char *sql, int nargs, Oid *argtypes);

@@ -11,7 +11,7 @@ PG_CONFIG=$PG_BINDIR/pg_config
 
 # Compiler flags for our C code: tune them here, in one place.  The -Wno-*
 # keep PostgreSQL's own headers and idioms from tripping -Wextra -Werror.
-WARNING_FLAGS="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare"
+WARNING_FLAGS="-DUSE_ASSERT_CHECKING -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare"
 
 TEST_USER=${SEGMENT_TEST_USER:-segtest}
 # Seconds one test suite (or the demo) may run, so a hang fails instead of

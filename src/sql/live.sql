@@ -86,13 +86,20 @@ CREATE TABLE segment.definitions (
 );
 COMMENT ON TABLE segment.definitions IS 'segment definitions: rules as written and as compiled';
 
+-- A chunk's membership is (members - removed) | added.  A commit that
+-- moves a few customers updates the small added and removed sets: the
+-- row's large members value (stored out of line) is not rewritten, and the
+-- update is a heap-only one.  Once added and removed grow past 2 kB they
+-- are folded into members (storage.c).
 CREATE TABLE segment.chunks (
 	segment text NOT NULL REFERENCES segment.definitions (name) ON DELETE CASCADE,
 	chunk integer NOT NULL CHECK (chunk BETWEEN 0 AND 65535),
 	members segment NOT NULL,
+	added segment NOT NULL,
+	removed segment NOT NULL,
 	PRIMARY KEY (segment, chunk)
 );
-COMMENT ON TABLE segment.chunks IS 'membership, one row per segment and 65,536 keys (key >> 16)';
+COMMENT ON TABLE segment.chunks IS 'membership, one row per segment and 65,536 keys (key >> 16): (members - removed) | added';
 
 -- A bulk change of a million customers is a few rows here, not a million:
 -- one row per segment, chunk and transaction, with who entered and who
@@ -177,6 +184,10 @@ CREATE FUNCTION segment._apply_members(names text[], members segment[],
 
 CREATE FUNCTION segment._fresh(name text) RETURNS segment
 	AS 'MODULE_PATHNAME', 'segment_fresh_members' LANGUAGE C STABLE STRICT;
+
+CREATE FUNCTION segment._chunk_fold(members segment, added segment, removed segment,
+	came segment, went segment, part integer) RETURNS segment
+	AS 'MODULE_PATHNAME', 'segment_chunk_fold' LANGUAGE C IMMUTABLE STRICT;
 
 CREATE FUNCTION segment._sync() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'segment_sync' LANGUAGE C STABLE;
@@ -796,6 +807,7 @@ COMMENT ON FUNCTION segment._compile_trait(regclass, text, text) IS 'internal: c
 COMMENT ON FUNCTION segment._refresh(text[]) IS 'internal: evaluate segments or families for every customer, and the segments that read them';
 COMMENT ON FUNCTION segment._apply_members(text[], segment[]) IS 'internal: set the membership of segments computed elsewhere';
 COMMENT ON FUNCTION segment._fresh(text) IS 'internal: a fresh evaluation of one segment, applied nowhere';
+COMMENT ON FUNCTION segment._chunk_fold(segment, segment, segment, segment, segment, integer) IS 'internal: a chunk row''s new members, added or removed after a change';
 COMMENT ON FUNCTION segment._sync() IS 'internal: evaluate what this transaction changed before reading membership';
 COMMENT ON FUNCTION segment._forget(text[]) IS 'internal: drop this transaction''s unwritten changes of segments being dropped';
 COMMENT ON FUNCTION segment._profile_sql() IS 'internal: the query of the segment.traits view';
