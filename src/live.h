@@ -180,6 +180,7 @@ extern SegmentData *SegmentAnd(SegmentData *a, SegmentData *b);
 extern SegmentData *SegmentOr(SegmentData *a, SegmentData *b);
 extern SegmentData *SegmentAndNot(SegmentData *a, SegmentData *b);
 extern bool SegmentIsEmpty(SegmentData *s);
+extern bool SegmentContains(SegmentData *s, uint32 key);
 extern uint64 SegmentCardinality(SegmentData *s);
 
 #endif							/* SEGMENT_LIVE_H */

@@ -284,22 +284,6 @@ read_chunk(const char *name, int32 chunk, MemoryContext target)
 	return read_members(name, chunk, target, true);
 }
 
-static bool
-segment_data_contains(SegmentData *seg, uint32 key)
-{
-	SegmentView sv;
-	int64		i;
-	RfContainer c;
-
-	if (seg == NULL)
-		return false;
-	SegmentViewInit((struct varlena *) seg, &sv);
-	i = rf_find_key(&sv.h, (uint16) (key >> 16));
-	if (i < 0)
-		return false;
-	SegmentGetContainer(&sv, (uint32) i, &c);
-	return rc_contains(&c, (uint16) key);
-}
 
 /*
  * segment._chunk_contains(name, customer): membership of one customer,
@@ -311,7 +295,7 @@ segment_chunk_contains(PG_FUNCTION_ARGS)
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint32		key = SegmentCheckKey(PG_GETARG_INT64(1));
 
-	PG_RETURN_BOOL(segment_data_contains(read_chunk(name, (int32) (key >> 16),
+	PG_RETURN_BOOL(SegmentContains(read_chunk(name, (int32) (key >> 16),
 													CurrentMemoryContext), key));
 }
 
@@ -342,18 +326,18 @@ segment_in_segment(PG_FUNCTION_ARGS)
 	if (LiveKnownMember(name, key, &member))
 		PG_RETURN_BOOL(member);
 	if (cache->members != NULL)
-		PG_RETURN_BOOL(segment_data_contains(cache->members, key));
+		PG_RETURN_BOOL(SegmentContains(cache->members, key));
 
 	for (int i = 0; i < cache->nchunks; i++)
 		if (cache->chunk[i] == chunk)
-			PG_RETURN_BOOL(segment_data_contains(cache->part[i], key));
+			PG_RETURN_BOOL(SegmentContains(cache->part[i], key));
 
 	if (cache->nchunks < IN_SEGMENT_CHUNKS)
 	{
 		cache->chunk[cache->nchunks] = chunk;
 		cache->part[cache->nchunks] = read_chunk(name, chunk, mcxt);
-		PG_RETURN_BOOL(segment_data_contains(cache->part[cache->nchunks++], key));
+		PG_RETURN_BOOL(SegmentContains(cache->part[cache->nchunks++], key));
 	}
 	cache->members = assemble_members(name, mcxt, true);
-	PG_RETURN_BOOL(segment_data_contains(cache->members, key));
+	PG_RETURN_BOOL(SegmentContains(cache->members, key));
 }

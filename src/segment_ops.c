@@ -582,3 +582,21 @@ SegmentCardinality(SegmentData *s)
 	SegmentViewInit((struct varlena *) s, &sv);
 	return rf_cardinality(&sv.h);
 }
+
+/* Is key a member of s (NULL: nothing)? */
+bool
+SegmentContains(SegmentData *s, uint32 key)
+{
+	SegmentView sv;
+	int64		i;
+	RfContainer c;
+
+	if (s == NULL)
+		return false;
+	SegmentViewInit((struct varlena *) s, &sv);
+	i = rf_find_key(&sv.h, (uint16) (key >> 16));
+	if (i < 0)
+		return false;
+	SegmentGetContainer(&sv, (uint32) i, &c);
+	return rc_contains(&c, (uint16) key);
+}

@@ -24,14 +24,22 @@
 #include "live.h"
 
 #include "access/detoast.h"
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(segment_chunk_fold);
 
@@ -62,9 +70,7 @@ static Size base_bytes = 0;
 typedef struct StoragePlans
 {
 	Oid			segtype;
-	SPIPlanPtr	read;			/* the rows of segments */
-	SPIPlanPtr	read_in;		/* ... in some chunks */
-	SPIPlanPtr	lock_in;		/* ... locked */
+	SPIPlanPtr	lock_in;		/* the rows of segments in some chunks, locked */
 	SPIPlanPtr	write;
 } StoragePlans;
 
@@ -82,11 +88,6 @@ prepare_plans(Oid segtype)
 	/* the extension was created again */
 	memset(&plans, 0, sizeof(plans));
 	write[2] = write[3] = get_array_type(segtype);
-	plans.read = SegmentKeepPlan("SELECT segment, chunk, members, added, removed FROM segment.chunks"
-								 " WHERE segment OPERATOR(pg_catalog.=) ANY ($1)", 1, names);
-	plans.read_in = SegmentKeepPlan("SELECT segment, chunk, members, added, removed FROM segment.chunks"
-									" WHERE segment OPERATOR(pg_catalog.=) ANY ($1)"
-									" AND chunk OPERATOR(pg_catalog.=) ANY ($2)", 2, names);
 	plans.lock_in = SegmentKeepPlan("SELECT segment, chunk, members, added, removed FROM segment.chunks"
 									" WHERE segment OPERATOR(pg_catalog.=) ANY ($1)"
 									" AND chunk OPERATOR(pg_catalog.=) ANY ($2)"
@@ -151,7 +152,7 @@ base_cache_reset(void)
  * the cache and is valid until the next StorageRead.
  */
 static SegmentData *
-members_value(Datum d, MemoryContext context)
+members_value(Datum d)
 {
 	struct varlena *p = (struct varlena *) DatumGetPointer(d);
 	struct varatt_external ptr;
@@ -161,12 +162,7 @@ members_value(Datum d, MemoryContext context)
 	MemoryContext old;
 
 	if (!VARATT_IS_EXTERNAL_ONDISK(p))
-	{
-		old = MemoryContextSwitchTo(context);
-		p = (struct varlena *) PG_DETOAST_DATUM_COPY(d);
-		MemoryContextSwitchTo(old);
-		return (SegmentData *) p;
-	}
+		return (SegmentData *) PG_DETOAST_DATUM(d);
 	VARATT_EXTERNAL_GET_POINTER(ptr, p);
 	if (base_cache == NULL)
 		base_cache_reset();
@@ -238,37 +234,28 @@ compare_chunks(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static SegmentData *row_members(const char *name, int32 chunk, SegmentData *members,
+								SegmentData *added, SegmentData *removed, SegmentData *keys);
+
 /*
- * The stored membership of several segments (what committed, not this
- * transaction's changes), chunk by chunk in chunk order, within the chunks
- * of keys (all when NULL), in the current memory context.  With only_keys,
- * only the members among keys: the few customers a commit evaluates are
- * looked up, not whole chunks copied.  With lock, the rows are locked
- * (keys must be given).  Runs connected to SPI as the catalog's owner
- * (SegmentCatalogBegin), with the snapshot to read with active.
+ * The rows of segments in the chunks of keys, locked, through a query;
+ * for a commit that must know exactly what it changes.  Runs connected to
+ * SPI as the catalog's owner.
  */
-StoredSegment *
-StorageRead(char **names, int n, SegmentData *keys, bool only_keys, bool lock)
+static StoredSegment *
+read_locked(char **names, int n, SegmentData *keys, StoredSegment *result)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	StoredSegment *result = palloc0(Max(n, 1) * sizeof(StoredSegment));
 	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
 	Datum		args[2];
 	int			w = -1;
 
-	Assert(keys != NULL || (!only_keys && !lock));
 	prepare_plans(SegmentTypeOid());
-	/* rarely: start over rather than track use */
-	if (base_cache != NULL && base_bytes > BASE_CACHE_BYTES)
-		base_cache_reset();
 	for (int i = 0; i < n; i++)
 		elems[i] = CStringGetTextDatum(names[i]);
 	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (keys != NULL)
-		args[1] = chunks_array(keys);
-
-	run(keys == NULL ? plans.read : lock ? plans.lock_in : plans.read_in, args, !lock,
-		SPI_OK_SELECT);
+	args[1] = chunks_array(keys);
+	run(plans.lock_in, args, false, SPI_OK_SELECT);
 	MemoryContextSwitchTo(caller);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -277,33 +264,165 @@ StorageRead(char **names, int n, SegmentData *keys, bool only_keys, bool lock)
 		bool		isnull;
 		char	   *name = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
 		int32		chunk = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		SegmentData *members = members_value(SPI_getbinval(tup, desc, 3, &isnull), caller);
+		SegmentData *members = members_value(SPI_getbinval(tup, desc, 3, &isnull));
 		SegmentData *added = (SegmentData *) PG_DETOAST_DATUM(SPI_getbinval(tup, desc, 4, &isnull));
 		SegmentData *removed = (SegmentData *) PG_DETOAST_DATUM(SPI_getbinval(tup, desc, 5, &isnull));
-		SegmentView sv;
 
 		w = find_name(names, n, name, w);
 		if (w < 0)
 			continue;
-		if (only_keys)
-		{
-			members = SegmentAnd(members, keys);
-			added = SegmentAnd(added, keys);
-			removed = SegmentAnd(removed, keys);
-		}
-		members = SegmentOr(SegmentAndNot(members, removed), added);
-		/* a chunk holds the keys of its own container, at most */
-		SegmentViewInit((struct varlena *) members, &sv);
-		if (sv.h.n > 1 || (sv.h.n == 1 && rf_key(&sv.h, 0) != chunk))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("membership chunk %d of segment \"%s\" holds keys of another chunk",
-							chunk, name)));
-		add_chunk(&result[w], chunk, members);
+		add_chunk(&result[w], chunk, row_members(name, chunk, members, added, removed, keys));
 	}
 	for (int i = 0; i < n; i++)
 		if (result[i].nchunks > 1)
 			qsort(result[i].chunks, result[i].nchunks, sizeof(StoredChunk), compare_chunks);
+	return result;
+}
+
+/* A customer's membership of a chunk row: (members - removed) | added. */
+static inline bool
+row_contains(SegmentData *members, SegmentData *added, SegmentData *removed, uint32 key)
+{
+	return SegmentContains(added, key) ||
+		(SegmentContains(members, key) && !SegmentContains(removed, key));
+}
+
+/*
+ * One chunk row's membership, in the current memory context: the keys
+ * among keys (NULL: all) that are members.
+ */
+static SegmentData *
+row_members(const char *name, int32 chunk, SegmentData *members, SegmentData *added,
+			SegmentData *removed, SegmentData *keys)
+{
+	SegmentData *result;
+	SegmentView sv;
+
+	if (keys != NULL && SegmentCardinality(keys) <= 64)
+	{
+		/* a few customers: look each up instead of combining containers */
+		uint32		found[64];
+		int			n = 0;
+		SegmentView kv;
+
+		SegmentViewInit((struct varlena *) keys, &kv);
+		for (uint32 i = 0; i < kv.h.n; i++)
+		{
+			RfContainer c;
+			uint16		vals[64];
+			uint32		m;
+
+			if (rf_key(&kv.h, i) != chunk)
+				continue;
+			SegmentGetContainer(&kv, i, &c);
+			m = rc_decode(&c, vals);
+			for (uint32 j = 0; j < m; j++)
+			{
+				uint32		key = ((uint32) chunk << 16) | vals[j];
+
+				if (row_contains(members, added, removed, key))
+					found[n++] = key;
+			}
+		}
+		return SegmentFromSortedKeys(found, n);
+	}
+	if (keys != NULL)
+	{
+		members = SegmentAnd(members, keys);
+		added = SegmentAnd(added, keys);
+		removed = SegmentAnd(removed, keys);
+	}
+	result = SegmentOr(SegmentAndNot(members, removed), added);
+	/* a chunk holds the keys of its own container, at most */
+	SegmentViewInit((struct varlena *) result, &sv);
+	if (sv.h.n > 1 || (sv.h.n == 1 && rf_key(&sv.h, 0) != chunk))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("membership chunk %d of segment \"%s\" holds keys of another chunk",
+						chunk, name)));
+	return result;
+}
+
+/*
+ * Read chunk rows through the primary key index, with the active snapshot:
+ * a membership read is a few index lookups, not a query.  chunk < 0: every
+ * chunk of the segment.
+ */
+static void
+scan_chunks(Relation rel, Oid index, const char *name, int32 chunk, SegmentData *keys,
+			StoredSegment *seg)
+{
+	ScanKeyData sk[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			nkeys = chunk >= 0 ? 2 : 1;
+
+	ScanKeyEntryInitialize(&sk[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   TupleDescAttr(desc, 0)->attcollation, F_TEXTEQ,
+						   CStringGetTextDatum(name));
+	if (chunk >= 0)
+		ScanKeyInit(&sk[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chunk));
+	scan = systable_beginscan(rel, index, true, GetActiveSnapshot(), nkeys, sk);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		int32		c = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
+		SegmentData *members = members_value(heap_getattr(tup, 3, desc, &isnull));
+		SegmentData *added = (SegmentData *) PG_DETOAST_DATUM(heap_getattr(tup, 4, desc, &isnull));
+		SegmentData *removed = (SegmentData *) PG_DETOAST_DATUM(heap_getattr(tup, 5, desc, &isnull));
+
+		add_chunk(seg, c, row_members(name, c, members, added, removed, keys));
+	}
+	systable_endscan(scan);
+}
+
+/*
+ * The stored membership of several segments (what committed, not this
+ * transaction's changes), chunk by chunk in chunk order, within the chunks
+ * of keys (all when NULL), in the current memory context.  With only_keys,
+ * only the members among keys: the few customers a commit evaluates are
+ * looked up, not whole chunks copied.  With lock, the rows are locked
+ * (keys must be given), through a query.  Reads with the active snapshot;
+ * the caller checks the rights to read.
+ */
+StoredSegment *
+StorageRead(char **names, int n, SegmentData *keys, bool only_keys, bool lock)
+{
+	StoredSegment *result = palloc0(Max(n, 1) * sizeof(StoredSegment));
+	Relation	rel;
+	Oid			index;
+
+	Assert(keys != NULL || (!only_keys && !lock));
+	/* rarely: start over rather than track use */
+	if (base_cache != NULL && base_bytes > BASE_CACHE_BYTES)
+		base_cache_reset();
+	if (lock)
+		return read_locked(names, n, keys, result);
+
+	rel = table_open(get_relname_relid("chunks", get_namespace_oid("segment", false)),
+					 AccessShareLock);
+	index = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(index))
+		elog(ERROR, "segment.chunks has no primary key");
+	for (int i = 0; i < n; i++)
+	{
+		if (keys == NULL)
+			scan_chunks(rel, index, names[i], -1, NULL, &result[i]);
+		else
+		{
+			SegmentView kv;
+
+			SegmentViewInit((struct varlena *) keys, &kv);
+			for (uint32 k = 0; k < kv.h.n; k++)
+				scan_chunks(rel, index, names[i], rf_key(&kv.h, k), only_keys ? keys : NULL,
+							&result[i]);
+		}
+		if (result[i].nchunks > 1)
+			qsort(result[i].chunks, result[i].nchunks, sizeof(StoredChunk), compare_chunks);
+		CHECK_FOR_INTERRUPTS();
+	}
+	table_close(rel, AccessShareLock);
 	return result;
 }
 

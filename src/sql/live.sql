@@ -90,7 +90,9 @@ COMMENT ON TABLE segment.definitions IS 'segment definitions: rules as written a
 -- moves a few customers updates the small added and removed sets: the
 -- row's large members value (stored out of line) is not rewritten, and the
 -- update is a heap-only one.  Once added and removed grow past 2 kB they
--- are folded into members (storage.c).
+-- are folded into members (storage.c).  A row is updated often: a low
+-- fillfactor leaves room for the new versions on its page, where they
+-- stay heap-only and are pruned without VACUUM.
 CREATE TABLE segment.chunks (
 	segment text NOT NULL REFERENCES segment.definitions (name) ON DELETE CASCADE,
 	chunk integer NOT NULL CHECK (chunk BETWEEN 0 AND 65535),
@@ -98,7 +100,7 @@ CREATE TABLE segment.chunks (
 	added segment NOT NULL,
 	removed segment NOT NULL,
 	PRIMARY KEY (segment, chunk)
-);
+) WITH (fillfactor = 10);
 COMMENT ON TABLE segment.chunks IS 'membership, one row per segment and 65,536 keys (key >> 16): (members - removed) | added';
 
 -- A bulk change of a million customers is a few rows here, not a million:
