@@ -28,6 +28,8 @@ OBJS = \
 	src/pending.o \
 	src/notify.o \
 	src/triggers.o \
+	src/rfm.o \
+	src/ltv.o \
 	src/ltv_models.o
 
 # The install script is built from one file per concern under src/sql/,
@@ -36,7 +38,8 @@ INSTALL_PARTS = \
 	src/sql/type.sql \
 	src/sql/ltv.sql \
 	src/sql/live.sql \
-	src/sql/behaviour.sql
+	src/sql/behaviour.sql \
+	src/sql/value.sql
 DATA_built = segment--$(EXTVERSION).sql
 DOCS := $(wildcard doc/*.md)
 

@@ -332,7 +332,8 @@ load_catalog(void)
 																				&isnull)))));
 	}
 
-	n = run("SELECT relid::oid, customer_column FROM segment.event_sources ORDER BY relid", context);
+	n = run("SELECT relid::oid, customer_column, at_column, amount_column, kind_column"
+			" FROM segment.event_sources ORDER BY relid", context);
 	cat->nsources = n;
 	cat->sources = palloc0(Max(n, 1) * sizeof(LiveSource));
 	for (int i = 0; i < n; i++)
@@ -347,6 +348,15 @@ load_catalog(void)
 												get_rel_name(s->relid));
 		s->customer = pstrdup(quote_identifier(NameStr(*DatumGetName(SPI_getbinval(tup, desc, 2,
 																				   &isnull)))));
+		s->at = pstrdup(quote_identifier(NameStr(*DatumGetName(SPI_getbinval(tup, desc, 3, &isnull)))));
+		s->at_type = get_atttype(s->relid, get_attnum(s->relid, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 3, &isnull)))));
+		{
+			Datum		d = SPI_getbinval(tup, desc, 4, &isnull);
+
+			s->amount = isnull ? NULL : pstrdup(quote_identifier(NameStr(*DatumGetName(d))));
+			d = SPI_getbinval(tup, desc, 5, &isnull);
+			s->kind = isnull ? NULL : pstrdup(quote_identifier(NameStr(*DatumGetName(d))));
+		}
 	}
 
 	n = run("SELECT name, source::oid, expression, type_sql, filters, hidden"
@@ -551,6 +561,16 @@ void
 LiveCatalogForget(void)
 {
 	invalidate();
+}
+
+LiveSource *
+LiveCatalogSource(LiveCatalog *cat, Oid relid)
+{
+	for (int i = 0; i < cat->nsources; i++)
+		if (cat->sources[i].relid == relid)
+			return &cat->sources[i];
+	elog(ERROR, "table %u is not a tracked event table", relid);
+	return NULL;
 }
 
 LiveSegmentEntry *

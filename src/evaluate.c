@@ -251,6 +251,83 @@ LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items, bool all_traits,
 	return sql.data;
 }
 
+/* A receiver that hands each row to a callback. */
+typedef struct CallbackReceiver
+{
+	DestReceiver pub;
+	LiveRowCallback callback;
+	void	   *arg;
+} CallbackReceiver;
+
+static bool
+callback_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CallbackReceiver *r = (CallbackReceiver *) self;
+
+	slot_getallattrs(slot);
+	r->callback(slot, r->arg);
+	return true;
+}
+
+static void
+callback_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+callback_shutdown(DestReceiver *self)
+{
+}
+
+/*
+ * Run a query as a role, with restricted operations, and hand every row
+ * to callback as it comes: nothing is materialized.  At most one argument.
+ * The plan is kept for the backend's life.
+ */
+void
+LiveQuery(const char *sql, Oid role, Oid argtype, Datum arg, LiveRowCallback callback,
+		  void *cbarg)
+{
+	CallbackReceiver receiver;
+	SPIExecuteOptions options;
+	ParamListInfo params = NULL;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			ret;
+
+	if (OidIsValid(argtype))
+	{
+		params = makeParamList(1);
+		params->params[0].value = arg;
+		params->params[0].isnull = false;
+		params->params[0].pflags = PARAM_FLAG_CONST;
+		params->params[0].ptype = argtype;
+	}
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.pub.receiveSlot = callback_receive;
+	receiver.pub.rStartup = callback_startup;
+	receiver.pub.rShutdown = callback_shutdown;
+	receiver.pub.rDestroy = callback_shutdown;
+	receiver.pub.mydest = DestTuplestore;	/* any but DestNone: rows are wanted */
+	receiver.callback = callback;
+	receiver.arg = cbarg;
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = (DestReceiver *) &receiver;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	ret = SPI_execute_plan_extended(cached_plan(sql, argtype), &options);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "segment query failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
 /*
  * The receiver: one growing key buffer per boolean item, and one per label
  * of each label item.
@@ -270,12 +347,10 @@ typedef struct LabelEntry
 
 typedef struct EvalReceiver
 {
-	DestReceiver pub;
 	int			nitems;
 	LiveItem  **items;
 	KeyBuffer  *buffers;		/* boolean items */
 	HTAB	  **labels;			/* label items */
-	Oid			keytype;
 	MemoryContext context;
 } EvalReceiver;
 
@@ -303,29 +378,17 @@ buffer_segment(KeyBuffer *buf)
 	return SegmentFromSortedKeys(buf->keys, n);
 }
 
-static void
-receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+/* The key in a column of a row (int2, int4 or int8), checked. */
+uint32
+LiveSlotKey(TupleTableSlot *slot, int col, bool *isnull)
 {
-	EvalReceiver *r = (EvalReceiver *) self;
-
-	r->keytype = TupleDescAttr(typeinfo, 0)->atttypid;
-}
-
-static bool
-receiver_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	EvalReceiver *r = (EvalReceiver *) self;
-	Datum		d;
-	bool		isnull;
+	Datum		d = slot->tts_values[col];
 	int64		key;
-	uint32		k;
 
-	slot_getallattrs(slot);
-	d = slot->tts_values[0];
-	isnull = slot->tts_isnull[0];
-	if (isnull)
-		return true;
-	switch (r->keytype)
+	*isnull = slot->tts_isnull[col];
+	if (*isnull)
+		return 0;
+	switch (TupleDescAttr(slot->tts_tupleDescriptor, col)->atttypid)
 	{
 		case INT2OID:
 			key = DatumGetInt16(d);
@@ -337,8 +400,19 @@ receiver_receive(TupleTableSlot *slot, DestReceiver *self)
 			key = DatumGetInt64(d);
 			break;
 	}
-	k = SegmentCheckKey(key);
+	return SegmentCheckKey(key);
+}
 
+static void
+receiver_receive(TupleTableSlot *slot, void *arg)
+{
+	EvalReceiver *r = (EvalReceiver *) arg;
+	bool		isnull;
+	uint32		k = LiveSlotKey(slot, 0, &isnull);
+	Datum		d;
+
+	if (isnull)
+		return;
 	for (int i = 0; i < r->nitems; i++)
 	{
 		if (slot->tts_isnull[i + 1])
@@ -370,17 +444,6 @@ receiver_receive(TupleTableSlot *slot, DestReceiver *self)
 			buffer_add(&e->buf, k, r->context);
 		}
 	}
-	return true;
-}
-
-static void
-receiver_shutdown(DestReceiver *self)
-{
-}
-
-static void
-receiver_destroy(DestReceiver *self)
-{
 }
 
 /*
@@ -396,14 +459,8 @@ LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems, SegmentData *keys,
 	char	   *filter = NULL;
 	Oid			argtype = InvalidOid;
 	Datum		arg = (Datum) 0;
-	ParamListInfo params = NULL;
 	EvalReceiver receiver;
-	SPIExecuteOptions options;
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			owner = items[0]->owner;
 	MemoryContext caller = CurrentMemoryContext;
-	int			ret;
 
 	if (keys != NULL)
 	{
@@ -420,11 +477,6 @@ LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems, SegmentData *keys,
 			arg = PointerGetDatum(keys);
 			filter = psprintf("OPERATOR(%s.<@) $1", cat->ext_schema);
 		}
-		params = makeParamList(1);
-		params->params[0].value = arg;
-		params->params[0].isnull = false;
-		params->params[0].pflags = PARAM_FLAG_CONST;
-		params->params[0].ptype = argtype;
 	}
 
 	initStringInfo(&sql);
@@ -434,15 +486,9 @@ LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems, SegmentData *keys,
 	appendStringInfo(&sql, " FROM (%s) AS c",
 					 LiveProfileSql(cat, nitems, items, false, filter,
 									argtype == INT8ARRAYOID));
-
 	elog(DEBUG2, "segment evaluation: %s", sql.data);
 
 	memset(&receiver, 0, sizeof(receiver));
-	receiver.pub.receiveSlot = receiver_receive;
-	receiver.pub.rStartup = receiver_startup;
-	receiver.pub.rShutdown = receiver_shutdown;
-	receiver.pub.rDestroy = receiver_destroy;
-	receiver.pub.mydest = DestTuplestore;	/* any but DestNone: rows are wanted */
 	receiver.nitems = nitems;
 	receiver.items = items;
 	receiver.buffers = palloc0(nitems * sizeof(KeyBuffer));
@@ -460,20 +506,8 @@ LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems, SegmentData *keys,
 											 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		}
 
-	memset(&options, 0, sizeof(options));
-	options.params = params;
-	options.read_only = true;
-	options.dest = (DestReceiver *) &receiver;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	SPI_connect();
-	ret = SPI_execute_plan_extended(cached_plan(sql.data, argtype), &options);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "segment evaluation failed: %s", SPI_result_code_string(ret));
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	/* all items share an owner */
+	LiveQuery(sql.data, items[0]->owner, argtype, arg, receiver_receive, &receiver);
 
 	for (int i = 0; i < nitems; i++)
 	{

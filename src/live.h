@@ -21,6 +21,7 @@
 #include "segment.h"
 
 #include "nodes/pg_list.h"
+#include "executor/tuptable.h"
 #include "utils/hsearch.h"
 #include "utils/snapshot.h"
 #include "utils/timestamp.h"
@@ -32,6 +33,10 @@ typedef struct LiveSource
 	Oid			relid;
 	char	   *relname;		/* quoted, qualified */
 	char	   *customer;		/* quoted column name */
+	char	   *at;				/* quoted column names; amount, kind: NULL if none */
+	char	   *amount;
+	char	   *kind;
+	Oid			at_type;		/* timestamptz, timestamp or date */
 } LiveSource;
 
 typedef struct LiveTrait
@@ -99,6 +104,7 @@ extern LiveCatalog *LiveCatalogPin(void);
 extern void LiveCatalogUnpin(LiveCatalog *cat);
 extern uint64 LiveCatalogVersion(void);
 extern LiveSegmentEntry *LiveCatalogFind(LiveCatalog *cat, const char *segment);
+extern LiveSource *LiveCatalogSource(LiveCatalog *cat, Oid relid);
 extern void LiveCatalogForget(void);
 
 /* evaluate.c */
@@ -111,8 +117,13 @@ typedef struct LiveResult
 	SegmentData **label_members;
 } LiveResult;
 
+typedef void (*LiveRowCallback) (TupleTableSlot *slot, void *arg);
+
 extern void LiveEvaluate(LiveCatalog *cat, LiveItem **items, int nitems,
 						 SegmentData *keys, LiveResult *results);
+extern void LiveQuery(const char *sql, Oid role, Oid argtype, Datum arg,
+					  LiveRowCallback callback, void *cbarg);
+extern uint32 LiveSlotKey(TupleTableSlot *slot, int col, bool *isnull);
 extern char *LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items,
 							bool all_traits, const char *key_filter, bool lateral);
 
@@ -132,6 +143,10 @@ extern bool LiveProcessing(void);
 extern bool LiveKnownMember(const char *name, uint32 key, bool *member);
 extern void LiveLockAll(void);
 extern Snapshot LiveFreshSnapshot(void);
+extern LiveCatalog *LiveFullBegin(void);
+extern void LiveFullEnd(LiveCatalog *cat);
+extern List *LiveApplyFull(LiveCatalog *cat, char **names, SegmentData **fresh, int n);
+extern void LiveReturnChanges(FunctionCallInfo fcinfo, List *changes);
 
 /* membership.c */
 

@@ -44,6 +44,8 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+
+#include "ltv.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(bgnbd_fit_trans);
@@ -1483,10 +1485,6 @@ ltv_clv(PG_FUNCTION_ARGS)
 	double		m = PG_GETARG_FLOAT8(5);
 	int32		horizon = PG_GETARG_INT32(6);
 	double		discount = PG_GETARG_FLOAT8(7);
-	double		spend,
-				prev = 0.0,
-				factor = 1.0,
-				total = 0.0;
 
 	get_model_params(fcinfo, 0, "BG/NBD", bgnbd_names, 4, mp);
 	get_model_params(fcinfo, 1, "Gamma-Gamma", gammagamma_names, 3, gp);
@@ -1504,7 +1502,24 @@ ltv_clv(PG_FUNCTION_ARGS)
 				 errmsg("invalid discount %s: must be finite and greater than -1", fmt(discount)),
 				 errdetail("discount is the rate per period.")));
 
-	spend = gammagamma_spend(gp, x, m);
+	PG_RETURN_FLOAT8(LtvClv(mp, gp, x, tx, T, m, horizon, discount));
+}
+
+/*
+ * The lifetime value over horizon periods of a customer with summary
+ * (x, t_x, T) and mean repeat spend m: the expected purchases of each
+ * period times the expected spend, discounted at the end of the period.
+ * The arguments are checked by the caller.
+ */
+double
+LtvClv(const double *mp, const double *gp, double x, double tx, double T, double m,
+	   int32 horizon, double discount)
+{
+	double		spend = gammagamma_spend(gp, x, m),
+				prev = 0.0,
+				factor = 1.0,
+				total = 0.0;
+
 	for (int32 i = 1; i <= horizon; i++)
 	{
 		double		e = bgnbd_expected(mp, x, tx, T, (double) i);
@@ -1514,5 +1529,5 @@ ltv_clv(PG_FUNCTION_ARGS)
 		total += (e - prev) * factor;
 		prev = e;
 	}
-	PG_RETURN_FLOAT8(check_result(total * spend, "lifetime value"));
+	return check_result(total * spend, "lifetime value");
 }

@@ -678,7 +678,7 @@ apply_items(LiveCatalog *cat, Work *w, LiveItem **items, LiveResult *results, in
 			SegmentData *members = NULL;
 
 			for (int l = 0; l < res->nlabels; l++)
-				if (strcmp(res->labels[l], item->member_labels[m]) == 0)
+				if (res->labels[l] != NULL && strcmp(res->labels[l], item->member_labels[m]) == 0)
 				{
 					members = res->label_members[l];
 					res->labels[l] = NULL;	/* claimed */
@@ -1057,6 +1057,44 @@ full_end(LiveCatalog *cat, int level)
 	processing = false;
 	locked = false;
 	PopActiveSnapshot();
+}
+
+/*
+ * For C callers that compute memberships themselves (value models): begin
+ * a full evaluation (every customer locked, a fresh snapshot, the path
+ * pinned), apply fresh memberships of segments for everyone and
+ * re-evaluate their readers, end it.
+ */
+static int full_level;
+
+LiveCatalog *
+LiveFullBegin(void)
+{
+	return full_begin(&full_level);
+}
+
+void
+LiveFullEnd(LiveCatalog *cat)
+{
+	full_end(cat, full_level);
+}
+
+List *
+LiveApplyFull(LiveCatalog *cat, char **names, SegmentData **fresh, int n)
+{
+	Work		w;
+
+	work_init(&w, cat);
+	w.create_members = true;
+	apply_results(cat, &w, n, names, fresh, NULL);
+	process(cat, &w);
+	return w.changes;
+}
+
+void
+LiveReturnChanges(FunctionCallInfo fcinfo, List *changes)
+{
+	return_changes(fcinfo, changes);
 }
 
 /*

@@ -192,7 +192,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$;
 CREATE FUNCTION segment.period_label(at timestamptz, period text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-	SELECT segment.period_label(at OPERATOR(pg_catalog.AT TIME ZONE) 'UTC', period)
+	SELECT segment.period_label(pg_catalog.timezone('UTC', at), period)
 $$;
 CREATE FUNCTION segment.period_label(at date, period text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -220,8 +220,8 @@ $$;
 CREATE FUNCTION segment.periods_between(first timestamptz, later timestamptz, period text)
 RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-	SELECT segment.periods_between(first OPERATOR(pg_catalog.AT TIME ZONE) 'UTC',
-	                               later OPERATOR(pg_catalog.AT TIME ZONE) 'UTC', period)
+	SELECT segment.periods_between(pg_catalog.timezone('UTC', first),
+	                               pg_catalog.timezone('UTC', later), period)
 $$;
 CREATE FUNCTION segment.periods_between(first date, later date, period text)
 RETURNS integer

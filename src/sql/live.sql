@@ -114,7 +114,6 @@ CREATE TABLE segment.flips (
 	at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	xid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
 );
-CREATE INDEX flips_xid ON segment.flips (xid);
 CREATE INDEX flips_segment_at ON segment.flips (segment, at);
 COMMENT ON TABLE segment.flips IS 'membership changes: per segment, chunk and transaction, who entered and who exited';
 
