@@ -133,12 +133,34 @@ segment_catalog_changed(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Watch the catalog tables for changes, from the first use on: register
+ * the callbacks and learn the tables' OIDs.
+ */
+static void
+watch_catalog(void)
+{
+	Oid			nsp;
+
+	if (!callbacks_registered)
+	{
+		CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+		RegisterXactCallback(catalog_xact_callback, NULL);
+		callbacks_registered = true;
+	}
+	nsp = get_namespace_oid("segment", false);
+	for (int i = 0; i < NUM_CATALOG_TABLES; i++)
+		catalog_relids[i] = get_relname_relid(catalog_tables[i], nsp);
+}
+
+/*
  * A counter that changes whenever the catalog may have: other caches
- * (RFM models) compare it to decide when to reload.
+ * (the value models') compare it to decide when to reload.
  */
 uint64
 LiveCatalogVersion(void)
 {
+	if (!callbacks_registered)
+		watch_catalog();
 	return version;
 }
 
@@ -298,7 +320,6 @@ load_catalog(void)
 	MemoryContext old;
 	LiveCatalog *cat;
 	SegmentCatalogSave save;
-	Oid			nsp = get_namespace_oid("segment", false);
 	int			n;
 	int			nitems;
 
@@ -308,8 +329,8 @@ load_catalog(void)
 	cat = palloc0(sizeof(LiveCatalog));
 	cat->context = context;
 
-	for (int i = 0; i < NUM_CATALOG_TABLES; i++)
-		catalog_relids[i] = get_relname_relid(catalog_tables[i], nsp);
+	/* the extension may have been created again since */
+	watch_catalog();
 
 	SegmentCatalogBegin(&save);
 	MemoryContextSwitchTo(context);
@@ -509,11 +530,7 @@ LiveCatalog *
 LiveCatalogPin(void)
 {
 	if (!callbacks_registered)
-	{
-		CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
-		RegisterXactCallback(catalog_xact_callback, NULL);
-		callbacks_registered = true;
-	}
+		watch_catalog();
 	if (current == NULL)
 	{
 		uint64		before = version;

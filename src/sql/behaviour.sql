@@ -319,7 +319,7 @@ $$;
 
 -- The retention matrix of one cohort set: per cohort and period since the
 -- cohort's, how many of its customers had any event.
-CREATE FUNCTION segment._retention(cohorts text,
+CREATE FUNCTION segment._retention(set_name text,
 	OUT cohorts text, OUT cohort text, OUT periods_since integer, OUT customers bigint,
 	OUT active bigint, OUT share numeric)
 RETURNS SETOF record
@@ -328,13 +328,12 @@ DECLARE
 	cs segment.cohort_sets;
 	src segment.event_sources;
 	f segment.families;
-	name text := cohorts;
 BEGIN
-	SELECT * INTO f FROM segment.families fam WHERE fam.name = name;
+	SELECT * INTO f FROM segment.families fam WHERE fam.name = set_name;
 	IF NOT FOUND OR NOT segment._can_read(f.owner) THEN
 		RETURN;
 	END IF;
-	SELECT * INTO cs FROM segment.cohort_sets s WHERE s.name = name;
+	SELECT * INTO cs FROM segment.cohort_sets s WHERE s.name = set_name;
 	SELECT * INTO src FROM segment.event_sources s WHERE s.relid = f.source;
 	RETURN QUERY EXECUTE pg_catalog.format($q$
 		WITH members AS (
@@ -369,7 +368,7 @@ BEGIN
 		'@extschema@', src.relid, src.customer_column, src.at_column, src.kind_column,
 		(SELECT pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
 		  WHERE a.attrelid = src.relid AND a.attname = src.at_column))
-	USING name, cs.event_kind, cs.period;
+	USING set_name, cs.event_kind, cs.period;
 END
 $$;
 

@@ -528,7 +528,7 @@ DECLARE
 	skipped bigint;
 	clvs float8[];
 	n bigint;
-	thresholds float8[] := '{}';
+	tier_thresholds float8[] := '{}';
 	share float8;
 BEGIN
 	SELECT * INTO model FROM segment.ltv_models m WHERE m.name = _ltv_refresh.name;
@@ -554,26 +554,27 @@ BEGIN
 		src.amount_column, src.relid, cal, cust.key_column, name);
 	EXECUTE pg_catalog.format('CREATE TEMP TABLE pg_temp.segment_ltv_summaries ON COMMIT DROP AS %s',
 	                          summaries);
-	SELECT segment.bgnbd_fit(s.x, s.t_x, s.t) INTO bg FROM pg_temp.segment_ltv_summaries s;
+	bg := (SELECT segment.bgnbd_fit(s.x, s.t_x, s.t) FROM pg_temp.segment_ltv_summaries s);
 	SELECT count(*) INTO skipped FROM pg_temp.segment_ltv_summaries s WHERE s.x > 0 AND s.m <= 0;
 	IF skipped > 0 THEN
 		RAISE NOTICE 'lifetime value model "%": % customers with repeat purchases worth zero or less are left out of the spend model and get no value',
 			name, skipped;
 	END IF;
-	SELECT segment.gammagamma_fit(s.x, s.m) INTO gg FROM pg_temp.segment_ltv_summaries s
-	 WHERE s.x = 0 OR s.m > 0;
+	gg := (SELECT segment.gammagamma_fit(s.x, s.m) FROM pg_temp.segment_ltv_summaries s
+	        WHERE s.x = 0 OR s.m > 0);
 	UPDATE segment.ltv_models m SET bgnbd = bg, gammagamma = gg
 	 WHERE m.name = _ltv_refresh.name;
 
 	-- a tier's threshold: the value of its last customer, by value
 	SELECT pg_catalog.array_agg(v ORDER BY v DESC), count(*) INTO clvs, n
-	  FROM (SELECT segment.clv(bg, gg, s.x, s.t_x, s.t, s.m, model.horizon, model.discount) AS v
+	  FROM (SELECT segment.clv(bg, gg, s.x, s.t_x, s.t, coalesce(s.m, 0), model.horizon,
+	                           model.discount) AS v
 	          FROM pg_temp.segment_ltv_summaries s WHERE s.x = 0 OR s.m > 0) c;
 	FOREACH share IN ARRAY model.tiers LOOP
-		thresholds := thresholds || CASE WHEN n = 0 THEN 'Infinity'::float8
+		tier_thresholds := tier_thresholds || CASE WHEN n = 0 THEN 'Infinity'::float8
 		                                 ELSE clvs[GREATEST(1, pg_catalog.ceil(share * n)::integer)] END;
 	END LOOP;
-	UPDATE segment.ltv_models m SET thresholds = _ltv_refresh.thresholds, customers = n
+	UPDATE segment.ltv_models m SET thresholds = tier_thresholds, customers = n
 	 WHERE m.name = _ltv_refresh.name;
 	DROP TABLE pg_temp.segment_ltv_summaries;
 
@@ -630,12 +631,14 @@ BEGIN
 		i := i + 1;
 		INSERT INTO segment.definitions (name, kind, rule, expression, owner, family, label, traits,
 			event_dependent, reads_clock)
-		SELECT name || ':' || segment._ltv_tier_label(share), 'ltv',
+		SELECT _create_ltv.name || ':' || segment._ltv_tier_label(share), 'ltv',
 		       pg_catalog.format('predicted lifetime value in the top %s%% (%s %ss)',
 		           pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(share * 100, 'FM990.9999'), '0'), '.'),
 		           horizon, period),
-		       pg_catalog.format('segment._ltv_in_tier(%L, %s, c.%I)', name, i, name || ':purchases'),
-		       f.owner, name, segment._ltv_tier_label(share), f.traits, true, calibration_end IS NULL
+		       pg_catalog.format('segment._ltv_in_tier(%L, %s, c.%I)', _create_ltv.name, i,
+		                         _create_ltv.name || ':purchases'),
+		       f.owner, _create_ltv.name, segment._ltv_tier_label(share), f.traits, true,
+		       calibration_end IS NULL
 		  FROM segment.families f WHERE f.name = _create_ltv.name;
 	END LOOP;
 
@@ -688,7 +691,7 @@ BEGIN
 		'       segment.bgnbd_expected_purchases($2, v.x, v.t_x, v.t, $4),'
 		'       CASE WHEN v.x = 0 OR v.m > 0 THEN segment.gammagamma_expected_spend($3, v.x, coalesce(v.m, 0)) END,'
 		'       segment._ltv_clv($1, t.s), v.historical_value,'
-		'       (SELECT segment._ltv_tier_label(tr.share) FROM pg_catalog.unnest($5, $6) AS tr(share, threshold)'
+		'       (SELECT segment._ltv_tier_label(tr.share) FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS tr(share, threshold)'
 		'         WHERE segment._ltv_clv($1, t.s) >= tr.threshold ORDER BY tr.share LIMIT 1)'
 		'  FROM ONLY %2$s c'
 		'  JOIN (SELECT e.%3$I AS k, segment.purchase_days(%4$s, e.%5$I::numeric::float8) AS s'
