@@ -462,6 +462,38 @@ END
 $$;
 COMMENT ON FUNCTION segment.track_events(regclass, name, name, name, name) IS 'track an event table: its changes re-evaluate the customers they concern';
 
+CREATE FUNCTION segment.untrack_events(tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	users text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM segment.event_sources s WHERE s.relid = tbl) THEN
+		RAISE EXCEPTION 'table % is not a tracked event table', tbl
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(segment._caller(),
+	                              (SELECT relowner FROM pg_catalog.pg_class WHERE oid = tbl), 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	SELECT pg_catalog.string_agg(pg_catalog.format('"%s"', t.name), ', ' ORDER BY t.name) INTO users
+	  FROM (SELECT t.name FROM segment.trait_definitions t WHERE t.source = tbl AND NOT t.hidden
+	        UNION ALL
+	        SELECT f.name FROM segment.families f WHERE f.source = tbl) t;
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot stop tracking table % because segment traits or models read it', tbl
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      DETAIL = pg_catalog.format('%s read it.', users),
+			      HINT = 'Drop them with segment.drop_trait() or segment.drop() first.';
+	END IF;
+	EXECUTE pg_catalog.format('DROP TRIGGER segment_events_inserted ON %s', tbl);
+	EXECUTE pg_catalog.format('DROP TRIGGER segment_events_updated ON %s', tbl);
+	EXECUTE pg_catalog.format('DROP TRIGGER segment_events_deleted ON %s', tbl);
+	EXECUTE pg_catalog.format('DROP TRIGGER segment_events_truncated ON %s', tbl);
+	DELETE FROM segment.event_sources s WHERE s.relid = tbl;
+END
+$$;
+COMMENT ON FUNCTION segment.untrack_events(regclass) IS 'stop tracking an event table that no trait or model reads';
+
 --
 -- Live segments: names, owners and definitions
 --
