@@ -32,6 +32,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(segment_catalog_changed);
@@ -335,6 +336,14 @@ load_catalog(void)
 	SegmentCatalogBegin(&save);
 	MemoryContextSwitchTo(context);
 
+	/*
+	 * Read with the snapshot in use, but see every definition this
+	 * transaction has made so far: the evaluation makes segments (new
+	 * cohorts) as it goes, and a cache loaded after that must know them.
+	 */
+	PushCopiedSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+
 	cat->segtype = SegmentTypeOid();
 	cat->ext_schema = pstrdup(quote_identifier(get_namespace_name(type_namespace(cat->segtype))));
 
@@ -493,6 +502,7 @@ load_catalog(void)
 		}
 	}
 
+	PopActiveSnapshot();
 	SegmentCatalogEnd(&save);
 	MemoryContextSwitchTo(context);
 

@@ -645,6 +645,8 @@ create_member(LiveItem *family, const char *label)
 		elog(ERROR, "creating a segment of family \"%s\" failed: %s", family->name,
 			 SPI_result_code_string(ret));
 	SegmentCatalogEnd(&save);
+	/* the catalog, reloaded, must know it before the changes are written */
+	CommandCounterIncrement();
 	return psprintf("%s:%s", family->name, label);
 }
 

@@ -241,11 +241,7 @@ DECLARE
 	compiled record;
 	first_trait text := prefix || ':first';
 BEGIN
-	PERFORM segment._check_name(prefix);
-	IF pg_catalog.octet_length(prefix) > 48 THEN
-		RAISE EXCEPTION 'cohort set name "%" is too long', prefix
-			USING ERRCODE = 'name_too_long', DETAIL = 'The name of a cohort set has at most 48 bytes.';
-	END IF;
+	PERFORM segment._check_family_name(prefix, 'cohort set');
 	PERFORM segment._customers();
 	IF event_kind IS NULL THEN
 		RAISE EXCEPTION 'event_kind must not be null' USING ERRCODE = 'null_value_not_allowed';

@@ -521,6 +521,31 @@ BEGIN
 END
 $$;
 
+-- The name of a family (a cohort set, an RFM or lifetime value model):
+-- a segment name that leaves room for its members' names, which start
+-- with it and a colon and must not be taken.
+CREATE FUNCTION segment._check_family_name(name text, what text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	taken text;
+BEGIN
+	PERFORM segment._check_name(name);
+	IF pg_catalog.octet_length(name) > 48 THEN
+		RAISE EXCEPTION '% name "%" is too long', what, name
+			USING ERRCODE = 'name_too_long',
+			      DETAIL = pg_catalog.format('The name of a %s has at most 48 bytes.', what);
+	END IF;
+	SELECT d.name INTO taken FROM segment.definitions d
+	 WHERE pg_catalog.starts_with(d.name, _check_family_name.name || ':')
+	 ORDER BY d.name LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'segment "%" already exists', taken
+			USING ERRCODE = 'duplicate_object',
+			      DETAIL = pg_catalog.format('The segments of a %s are named %s:...', what, name);
+	END IF;
+END
+$$;
+
 -- The definition of a segment or family the caller owns (or whose owner's
 -- rights it has): (name, kind, owner, family).
 CREATE FUNCTION segment._check_owner(wanted text, OUT name text, OUT kind text,
@@ -856,6 +881,7 @@ COMMENT ON FUNCTION segment._check_trackable(regclass, "char"[]) IS 'internal: m
 COMMENT ON FUNCTION segment._column_type(regclass, name) IS 'internal: the type of a column, or an error';
 COMMENT ON FUNCTION segment._check_key_range(regclass, name) IS 'internal: are the keys in a table within the segment type''s range';
 COMMENT ON FUNCTION segment._check_name(text) IS 'internal: reject an empty, taken or reserved segment name';
+COMMENT ON FUNCTION segment._check_family_name(text, text) IS 'internal: reject a family name that is taken, too long, or whose members'' names are taken';
 COMMENT ON FUNCTION segment._check_owner(text) IS 'internal: the definition of a segment or family the caller owns, or an error';
 COMMENT ON FUNCTION segment._customers() IS 'internal: the tracked customer table, if the caller may read it';
 COMMENT ON FUNCTION segment._create(text, text, text, text) IS 'internal: the definer part of segment.create';

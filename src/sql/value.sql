@@ -45,19 +45,6 @@ BEGIN
 END
 $$;
 
--- The checks every value model makes of its name.
-CREATE FUNCTION segment._check_model_name(name text, what text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	PERFORM segment._check_name(name);
-	IF pg_catalog.octet_length(name) > 48 THEN
-		RAISE EXCEPTION '% name "%" is too long', what, name
-			USING ERRCODE = 'name_too_long',
-			      DETAIL = pg_catalog.format('The name of a %s has at most 48 bytes.', what);
-	END IF;
-END
-$$;
-
 --
 -- RFM
 --
@@ -294,7 +281,7 @@ DECLARE
 	last_expr text;
 	purchase text;
 BEGIN
-	PERFORM segment._check_model_name(name, 'RFM model');
+	PERFORM segment._check_family_name(name, 'RFM model');
 	PERFORM segment._customers();
 	IF bins IS NULL OR bins < 1 OR bins > 100 THEN
 		RAISE EXCEPTION 'invalid number of bins: %', coalesce(bins::text, 'NULL')
@@ -593,7 +580,7 @@ DECLARE
 	share float8;
 	i integer := 0;
 BEGIN
-	PERFORM segment._check_model_name(name, 'lifetime value model');
+	PERFORM segment._check_family_name(name, 'lifetime value model');
 	PERFORM segment._customers();
 	IF period IS NULL OR period NOT IN ('day', 'week', 'month', 'year') THEN
 		RAISE EXCEPTION 'invalid period: %', coalesce(pg_catalog.quote_literal(period), 'NULL')
@@ -737,7 +724,6 @@ COMMENT ON FUNCTION segment.customer_value(regclass) IS 'historical value per cu
 COMMENT ON FUNCTION segment._utc_time(text, regtype) IS 'internal: SQL for an event time as timestamptz, in UTC';
 COMMENT ON FUNCTION segment._utc_day(text, regtype) IS 'internal: SQL for an event time as a day, in UTC';
 COMMENT ON FUNCTION segment._family_trait(text, text, regclass, text, text) IS 'internal: a hidden trait of a model or cohort set';
-COMMENT ON FUNCTION segment._check_model_name(text, text) IS 'internal: reject a taken or too long model name';
 COMMENT ON FUNCTION segment._rfm_cell(text, bigint, timestamptz, bigint, float8) IS 'internal: a customer''s RFM cell, against the model''s kept edges';
 COMMENT ON FUNCTION segment._rfm_score(text, bigint, timestamptz, bigint, float8) IS 'internal: a customer''s RFM values and scores, against the kept edges';
 COMMENT ON FUNCTION segment._rfm_refresh_scores(text) IS 'internal: score every customer, keep the edges, make the cells';
