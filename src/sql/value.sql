@@ -541,11 +541,16 @@ BEGIN
 		src.amount_column, src.relid, cal, cust.key_column, name);
 	EXECUTE pg_catalog.format('CREATE TEMP TABLE pg_temp.segment_ltv_summaries ON COMMIT DROP AS %s',
 	                          summaries);
+	IF NOT EXISTS (SELECT FROM pg_temp.segment_ltv_summaries) THEN
+		RAISE EXCEPTION 'too few customers to fit the BG/NBD model'
+			USING ERRCODE = 'data_exception',
+			      DETAIL = pg_catalog.format('No customer has a purchase up to %s.', cal);
+	END IF;
 	bg := (SELECT segment.bgnbd_fit(s.x, s.t_x, s.t) FROM pg_temp.segment_ltv_summaries s);
 	SELECT count(*) INTO skipped FROM pg_temp.segment_ltv_summaries s WHERE s.x > 0 AND s.m <= 0;
 	IF skipped > 0 THEN
-		RAISE NOTICE 'lifetime value model "%": % customers with repeat purchases worth zero or less are left out of the spend model and get no value',
-			name, skipped;
+		RAISE NOTICE 'customers left out of the spend model of lifetime value model "%": %', name, skipped
+			USING DETAIL = 'Their repeat purchases are worth zero or less on average, and the Gamma-Gamma model needs positive amounts: they get no predicted value.';
 	END IF;
 	gg := (SELECT segment.gammagamma_fit(s.x, s.m) FROM pg_temp.segment_ltv_summaries s
 	        WHERE s.x = 0 OR s.m > 0);
