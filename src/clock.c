@@ -8,8 +8,9 @@
  * replaced by segment.reference_time(), which is the transaction's start,
  * as now() is, unless the setting segment.reference_time names another
  * time.  Setting it freezes the clock of every evaluation in the session:
- * tests pass a fixed time, and an analyst can ask what the segments would
- * have been at another time.
+ * tests and backfills pass a fixed time.  What a session evaluates is
+ * committed for everyone, so only a superuser may move the clock (or set
+ * it for a database or role).
  *
  * IDENTIFICATION
  *	  src/clock.c
@@ -72,7 +73,7 @@ ClockDefineSetting(void)
 							   "as for now() itself.",
 							   &reference_time_setting,
 							   "",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   check_reference_time, NULL, NULL);
 }
