@@ -222,6 +222,6 @@ WHERE id <@ (SELECT members FROM segments WHERE name = 'plan:pro');
 -- doc/reference.md, example 44 (Cleanup)
 DROP TABLE events, segments, customers;
 -- the tour tracked tables: start the next test from a fresh extension
-DROP TABLE shoppers, orders;
+DROP TABLE shoppers, orders CASCADE;
 DROP EXTENSION segment;
 CREATE EXTENSION segment;
