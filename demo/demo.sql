@@ -199,12 +199,28 @@ CREATE TABLE events (
 	kind        text NOT NULL
 );
 CREATE INDEX ON events (customer_id, at);
+-- 2024: a signup per customer, then purchases (with an amount) and logins;
+-- every tenth customer buys often.
 INSERT INTO events
-SELECT 1 + (hashint4extended(g, 5) & 1048575) % 100000,
-	timestamptz '2024-01-01' + ((hashint4extended(g, 6) & 1048575) % 365) * interval '1 day',
-	((hashint4extended(g, 7) & 1048575) % 20000) / 100.0,
-	'purchase'
-FROM generate_series(1, 200000) AS g;
+SELECT g, timestamptz '2024-01-01' + ((hashint4extended(g, 8) & 1048575) % 300) * interval '1 day',
+	NULL, 'signup'
+FROM generate_series(1, 100000) AS g;
+INSERT INTO events
+SELECT c, s.at + ((hashint4extended(g, 6) & 1048575) % 90) * interval '1 day'
+	+ ((hashint4extended(g, 9) & 1048575) % 3) * interval '30 days',
+	-- each customer has a typical order value, and orders vary around it
+	CASE WHEN g % 3 = 0 THEN NULL
+	     ELSE round((5 + (hashint4extended(k.c::int, 10) & 1048575) % 120)
+	                * (0.5 + ((hashint4extended(g, 7) & 1048575) % 1000) / 1000.0), 2) END,
+	CASE WHEN g % 3 = 0 THEN 'login' ELSE 'purchase' END
+FROM generate_series(1, 300000) AS g,
+	LATERAL (SELECT CASE WHEN g % 4 = 0 THEN 1 + (hashint4extended(g, 5) & 1048575) % 10000 * 10
+	                     ELSE 1 + (hashint4extended(g, 5) & 1048575) % 100000 END AS c) k,
+	LATERAL (SELECT at FROM events WHERE customer_id = k.c AND kind = 'signup') s;
+
+-- What now() means in traits and rules: the end of 2024, so that every run
+-- gives the same answers.
+SET segment.reference_time = '2024-12-31 12:00+00';
 
 SELECT segment.track_customers('customers', 'id');
 SELECT segment.track_events('events', 'customer_id', 'at', 'amount', 'kind');
@@ -247,3 +263,60 @@ SELECT * FROM segment.verify();
 -- Plain views for BI tools.
 SELECT segment, count(*) FROM segment.membership
 WHERE segment = 'za_millennials_paying' GROUP BY segment;
+
+\echo
+\echo '13. Behavioural segments: traits over each customer''s events'
+
+SELECT segment.create_trait('purchases_90d',
+	$$count(*) FILTER (WHERE kind = 'purchase' AND at > now() - interval '90 days')$$,
+	'purchases in the last 90 days');
+SELECT segment.create_trait('spend', $$sum(amount)$$, 'total spend');
+SELECT segment.create_trait('last_login', $$max(at) FILTER (WHERE kind = 'login')$$);
+SELECT segment.create_trait('logins_prior_90d',
+	$$count(*) FILTER (WHERE kind = 'login' AND at > now() - interval '180 days'
+	                   AND at <= now() - interval '90 days')$$);
+
+-- bought at least three times in 90 days
+SELECT segment.create('frequent_buyers', 'purchases_90d >= 3');
+-- logged in in the previous 90 days, not since
+SELECT segment.create('lapsed', $$logins_prior_90d > 0 AND (last_login IS NULL OR last_login <= now() - interval '90 days')$$);
+-- paying plan, but never bought
+SELECT segment.create('paying_never_bought', $$plan <> 'free' AND spend IS NULL$$);
+SELECT name, size, rule FROM segment.summary
+WHERE name IN ('frequent_buyers', 'lapsed', 'paying_never_bought') ORDER BY name;
+SELECT * FROM segment.traits WHERE customer_id BETWEEN 1 AND 5 ORDER BY customer_id;
+
+-- An event moves a customer, in the same transaction.
+SELECT min(customer_id) AS buyer FROM segment.traits WHERE purchases_90d = 2 \gset
+SELECT segment.of(:buyer);
+INSERT INTO events VALUES (:buyer, '2024-12-30 10:00+00', 42, 'purchase');
+SELECT segment.of(:buyer);
+
+\echo
+\echo '14. Cohorts: one segment per signup month, and the retention matrix'
+
+SELECT * FROM segment.create_cohorts('signup', 'signup', 'month');
+SELECT cohort, string_agg(to_char(share * 100, 'FM990') || '%', ' ' ORDER BY periods_since) AS "active in month 0, 1, 2, ..."
+FROM segment.retention WHERE cohort <= 'signup:2024-06' GROUP BY cohort ORDER BY cohort;
+
+\echo
+\echo '15. Value: RFM cells and lifetime-value tiers'
+
+SELECT * FROM segment.create_rfm('rfm', as_of => '2024-12-31');
+SELECT r, string_agg(lpad(customers::text, 6), ' ' ORDER BY f) AS "f = 1 .. 5"
+FROM segment.rfm_grid WHERE model = 'rfm' GROUP BY r ORDER BY r DESC;
+SELECT * FROM segment.create_ltv('ltv', calibration_end => '2024-12-31', horizon => 52);
+SELECT round((bgnbd).r::numeric, 3) AS r, round((bgnbd).alpha::numeric, 2) AS alpha,
+	round((bgnbd).a::numeric, 3) AS a, round((bgnbd).b::numeric, 3) AS b,
+	round((gammagamma).p::numeric, 2) AS p, round((gammagamma).q::numeric, 2) AS q,
+	round((gammagamma).gamma::numeric, 2) AS gamma
+FROM segment.ltv_models;
+-- the best customers by predicted value, and whether RFM agrees
+SELECT customer_id, round(clv::numeric, 2) AS clv, tier, r.segment AS rfm_cell
+FROM segment.ltv_scores('ltv') l JOIN segment.rfm_scores('rfm') r USING (customer_id)
+ORDER BY clv DESC LIMIT 5;
+SELECT intersection_cardinality(segment.members('ltv:top_10%'), segment.members('rfm:champions'))
+	AS top_10_pct_and_champions;
+
+-- Everything still agrees with a fresh evaluation: no rows.
+SELECT * FROM segment.verify();

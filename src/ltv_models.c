@@ -1509,7 +1509,9 @@ ltv_clv(PG_FUNCTION_ARGS)
  * The lifetime value over horizon periods of a customer with summary
  * (x, t_x, T) and mean repeat spend m: the expected purchases of each
  * period times the expected spend, discounted at the end of the period.
- * The arguments are checked by the caller.
+ * The arguments are checked by the caller.  Without a discount the
+ * periods' purchases add up to those of the whole horizon, which one
+ * evaluation gives; with one, each period costs an evaluation.
  */
 double
 LtvClv(const double *mp, const double *gp, double x, double tx, double T, double m,
@@ -1520,6 +1522,9 @@ LtvClv(const double *mp, const double *gp, double x, double tx, double T, double
 				factor = 1.0,
 				total = 0.0;
 
+	if (discount == 0.0)
+		return check_result(bgnbd_expected(mp, x, tx, T, (double) horizon) * spend,
+							"lifetime value");
 	for (int32 i = 1; i <= horizon; i++)
 	{
 		double		e = bgnbd_expected(mp, x, tx, T, (double) i);

@@ -1182,47 +1182,68 @@ segment_apply_members(PG_FUNCTION_ARGS)
 }
 
 /*
- * segment._fresh(name text) RETURNS segment: what a fresh evaluation of
- * one segment gives, for every customer; nothing is applied.
+ * segment._fresh(name text) RETURNS SETOF (segment text, members segment):
+ * what a fresh evaluation gives, for every customer; nothing is applied.
+ * For the name of a family that labels its customers (a cohort set, an
+ * RFM model), every segment of the family, from one evaluation; for a
+ * segment, that segment.
  */
 Datum
 segment_fresh_members(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	LiveCatalog *cat;
 	LiveSegmentEntry *e;
-	LiveItem   *item;
+	LiveItem   *item = NULL;
 	LiveResult	result;
-	SegmentData *members = NULL;
 	int			level;
 	bool		was_processing = processing;
 
+	InitMaterializedSRF(fcinfo, 0);
 	LiveSync();
 	processing = true;
 	level = pin_path();
 	cat = LiveCatalogPin();
 	e = LiveCatalogFind(cat, name);
-	if (e == NULL)
+	if (e != NULL)
+		item = &cat->items[e->item];
+	else
+		for (int i = 0; i < cat->nitems; i++)
+			if (cat->items[i].is_label && strcmp(cat->items[i].name, name) == 0)
+				item = &cat->items[i];
+	if (item == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("segment \"%s\" does not exist", name)));
-	item = &cat->items[e->item];
-	if (item->is_static)
-		members = LiveStoredMembers(name);
-	else
+
+	if (!item->is_static)
 		LiveEvaluate(cat, &item, 1, NULL, &result);
-	if (item->is_static)
-		;
-	else if (!item->is_label)
-		members = result.members;
-	else
-		for (int l = 0; l < result.nlabels; l++)
-			if (strcmp(result.labels[l], e->label) == 0)
-				members = result.label_members[l];
+	for (int m = 0; m < (item->is_label ? item->nmembers : 1); m++)
+	{
+		const char *segment = item->is_label ? item->member_names[m] : item->name;
+		SegmentData *members = NULL;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		if (e != NULL && strcmp(segment, name) != 0)
+			continue;			/* one segment of the family was asked for */
+		if (item->is_static)
+			members = LiveStoredMembers(segment);
+		else if (!item->is_label)
+			members = result.members;
+		else
+			for (int l = 0; l < result.nlabels; l++)
+				if (strcmp(result.labels[l], item->member_labels[m]) == 0)
+					members = result.label_members[l];
+		values[0] = CStringGetTextDatum(segment);
+		values[1] = PointerGetDatum(members != NULL ? members : SegmentEmpty());
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	LiveCatalogUnpin(cat);
 	unpin_path(level);
 	processing = was_processing;
-	PG_RETURN_POINTER(members != NULL ? members : SegmentEmpty());
+	return (Datum) 0;
 }
 
 /*

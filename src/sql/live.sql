@@ -183,7 +183,8 @@ CREATE FUNCTION segment._apply_members(names text[], members segment[],
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'segment_apply_members' LANGUAGE C STRICT;
 
-CREATE FUNCTION segment._fresh(name text) RETURNS segment
+CREATE FUNCTION segment._fresh(name text, OUT segment text, OUT members segment)
+	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'segment_fresh_members' LANGUAGE C STABLE STRICT;
 
 CREATE FUNCTION segment._chunk_fold(members segment, added segment, removed segment,
@@ -777,22 +778,26 @@ CREATE FUNCTION segment.verify(name text DEFAULT NULL,
 RETURNS SETOF record
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	d segment.definitions;
-	have @extschema@.segment;
-	want @extschema@.segment;
+	target text;
 BEGIN
 	IF name IS NOT NULL THEN
 		PERFORM segment._check_owner(name);
 	END IF;
-	FOR d IN SELECT * FROM segment.definitions df
-	          WHERE (verify.name IS NULL OR df.name = verify.name OR df.family = verify.name)
-	            AND pg_catalog.pg_has_role(segment._caller(), df.owner, 'USAGE')
-	          ORDER BY df.name LOOP
-		have := segment.members(d.name);
-		want := segment._fresh(d.name);
+	-- a family that labels its customers is evaluated once for all its
+	-- segments
+	FOR target IN
+		SELECT DISTINCT CASE WHEN f.expression IS NOT NULL AND df.name IS DISTINCT FROM verify.name
+		                     THEN df.family ELSE df.name END
+		  FROM segment.definitions df LEFT JOIN segment.families f ON f.name = df.family
+		 WHERE (verify.name IS NULL OR df.name = verify.name OR df.family = verify.name)
+		   AND pg_catalog.pg_has_role(segment._caller(), df.owner, 'USAGE')
+		 ORDER BY 1 LOOP
 		RETURN QUERY
-			SELECT d.name, k, k OPERATOR(@extschema@.<@) have, k OPERATOR(@extschema@.<@) want
-			  FROM @extschema@.unnest(have OPERATOR(@extschema@.#) want) k;
+			SELECT fr.segment, k, k OPERATOR(@extschema@.<@) s.have, k OPERATOR(@extschema@.<@) fr.members
+			  FROM segment._fresh(target) fr,
+			       LATERAL (SELECT segment.members(fr.segment) AS have) s,
+			       LATERAL @extschema@.unnest(s.have OPERATOR(@extschema@.#) fr.members) k
+			 ORDER BY 1, 2;
 	END LOOP;
 END
 $$;
@@ -864,7 +869,7 @@ COMMENT ON FUNCTION segment._compile_rule(regclass, name, text, text, text[], te
 COMMENT ON FUNCTION segment._compile_trait(regclass, text, text) IS 'internal: check a trait with the analyzer and return it compiled, with its type';
 COMMENT ON FUNCTION segment._refresh(text[]) IS 'internal: evaluate segments or families for every customer, and the segments that read them';
 COMMENT ON FUNCTION segment._apply_members(text[], segment[]) IS 'internal: set the membership of segments computed elsewhere';
-COMMENT ON FUNCTION segment._fresh(text) IS 'internal: a fresh evaluation of one segment, applied nowhere';
+COMMENT ON FUNCTION segment._fresh(text) IS 'internal: a fresh evaluation of a segment, or of every segment of a family, applied nowhere';
 COMMENT ON FUNCTION segment._chunk_fold(segment, segment, segment, segment, segment, integer) IS 'internal: a chunk row''s new members, added or removed after a change';
 COMMENT ON FUNCTION segment._sync() IS 'internal: evaluate what this transaction changed before reading membership';
 COMMENT ON FUNCTION segment._forget(text[]) IS 'internal: drop this transaction''s unwritten changes of segments being dropped';
