@@ -134,7 +134,7 @@ SELECT name, members FROM segment.summary s, LATERAL (SELECT segment.members(s.n
 ORDER BY name;
 
 --
--- Event DML changes traits and segments in the same statement
+-- Event DML changes traits and segments in the same transaction
 --
 -- INSERT: Fay buys twice, then once more
 INSERT INTO shop_events (customer_id, at, kind, amount, channel) VALUES
@@ -230,6 +230,11 @@ SELECT pg_temp.try($$SELECT segment.create('bad', 'no_such_trait > 1')$$);
 SELECT pg_temp.try($$SELECT segment.drop_trait('purchases_30d')$$);
 SELECT pg_temp.try($$SELECT segment.drop_trait('no_such_trait')$$);
 SELECT pg_temp.try($$SELECT segment.create_trait('bad', 'count(*)', events => 'shop_customers')$$);
+CREATE TABLE shop_visits (customer_id integer NOT NULL, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+SELECT pg_temp.try($$SELECT segment.track_events('shop_visits', 'customer_id', 'at')$$);
+DROP TABLE shop_visits;
+-- the reference time is a fixed time, set by a superuser
+SET segment.reference_time = 'today';
 -- nothing was created
 SELECT count(*) AS traits FROM segment.trait_definitions;
 

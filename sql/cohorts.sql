@@ -65,7 +65,7 @@ SELECT segment.create('pro:all', $$plan = 'pro'$$);
 SELECT segment.create('pro_from_january', $$plan = 'pro' AND in_segment('signup:2026-01')$$);
 SELECT segment.members('pro_from_january');
 
--- A signup in a new month makes that month's cohort, in the same statement
+-- A signup in a new month makes that month's cohort when it commits
 INSERT INTO app_events VALUES (7, '2026-04-09', 'signup'), (8, '2026-04-10', 'signup');
 SELECT name, size FROM segment.summary WHERE family = 'signup' ORDER BY name;
 -- an earlier signup moves a user to an earlier cohort

@@ -54,9 +54,21 @@ check_reference_time(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
 	if (strlen(*newval) > MAXDATELEN ||
-		ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0 ||
-		DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0 ||
-		dtype != DTK_DATE)
+		ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0)
+	{
+		GUC_check_errdetail("The reference time must be a date and time, such as '2026-03-31 12:00+00', or empty for the transaction's start.");
+		return false;
+	}
+	/* words that mean a time relative to the clock would not freeze it */
+	for (int i = 0; i < nf; i++)
+		if (pg_strcasecmp(field[i], "now") == 0 || pg_strcasecmp(field[i], "today") == 0 ||
+			pg_strcasecmp(field[i], "tomorrow") == 0 || pg_strcasecmp(field[i], "yesterday") == 0)
+		{
+			GUC_check_errdetail("The reference time must be a fixed time, not \"%s\": leave it empty to follow the clock.",
+								field[i]);
+			return false;
+		}
+	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0 || dtype != DTK_DATE)
 	{
 		GUC_check_errdetail("The reference time must be a date and time, such as '2026-03-31 12:00+00', or empty for the transaction's start.");
 		return false;

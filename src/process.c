@@ -1291,7 +1291,8 @@ segment_profile_sql(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT c.%s::bigint AS customer_id", cat->key);
+	/* the key's own type, so that a filter on customer_id reaches the events */
+	appendStringInfo(&sql, "SELECT c.%s AS customer_id", cat->key);
 	for (int t = 0; t < cat->ntraits; t++)
 		if (!cat->traits[t].hidden)
 			appendStringInfo(&sql, ", c.%s", quote_identifier(cat->traits[t].name));

@@ -153,7 +153,7 @@ BEGIN
 	IF users IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot drop trait "%" because segments read it', name
 			USING ERRCODE = 'dependent_objects_still_exist',
-			      DETAIL = pg_catalog.format('Segment %s reads it.', users);
+			      DETAIL = pg_catalog.format('Read by: %s.', users);
 	END IF;
 	DELETE FROM segment.trait_definitions td WHERE td.name = drop_trait.name;
 	PERFORM segment._traits_view(true);
@@ -537,5 +537,7 @@ COMMENT ON FUNCTION segment._set_schedule(text, text, bigint) IS 'internal: reco
 COMMENT ON FUNCTION segment._pg_cron_missing() IS 'internal: an error unless pg_cron is installed here';
 COMMENT ON FUNCTION segment._unschedule_quietly(text) IS 'internal: remove the pg_cron job of a segment being dropped';
 
-REVOKE EXECUTE ON FUNCTION segment._create_member(text, text),
-	segment._set_schedule(text, text, bigint) FROM PUBLIC;
+-- _set_schedule stays executable: segment.schedule runs as its caller,
+-- since pg_cron runs a job as the role that scheduled it, and it checks
+-- that the caller owns the segment.
+REVOKE EXECUTE ON FUNCTION segment._create_member(text, text) FROM PUBLIC;

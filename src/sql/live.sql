@@ -59,7 +59,8 @@ CREATE TABLE segment.trait_definitions (
 	hidden boolean NOT NULL DEFAULT false,
 	description text,
 	owner regrole NOT NULL DEFAULT current_user::regrole,
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+	-- the traits view's column order: distinct even within one transaction
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 COMMENT ON TABLE segment.trait_definitions IS 'computed traits: aggregates over a customer''s events, as written and as compiled';
 
@@ -295,8 +296,9 @@ DECLARE
 BEGIN
 	SELECT * INTO rel FROM pg_catalog.pg_class WHERE oid = tbl;
 	IF rel.relkind = 'p' AND NOT rel.relkind = ANY (relkinds) THEN
-		RAISE EXCEPTION 'partitioned table % cannot be tracked as the customer table', tbl
-			USING ERRCODE = 'feature_not_supported';
+		RAISE EXCEPTION 'partitioned table % cannot be tracked', tbl
+			USING ERRCODE = 'feature_not_supported',
+			      DETAIL = 'This version reads a tracked table''s own rows, and a partitioned table keeps its rows in its partitions.';
 	END IF;
 	IF NOT rel.relkind = ANY (relkinds) THEN
 		RAISE EXCEPTION '"%" is not a table', rel.relname USING ERRCODE = 'wrong_object_type';
@@ -408,7 +410,7 @@ DECLARE
 	customer_attnum smallint;
 	at_attnum smallint;
 BEGIN
-	PERFORM segment._check_trackable(tbl, '{r,p}');
+	PERFORM segment._check_trackable(tbl, '{r}');
 	typ := segment._column_type(tbl, customer);
 	IF typ NOT IN ('int2', 'int4', 'int8') THEN
 		RAISE EXCEPTION 'customer column "%" must be smallint, integer or bigint, not %', customer, typ

@@ -563,8 +563,9 @@ BEGIN
 	                           model.discount) AS v
 	          FROM pg_temp.segment_ltv_summaries s WHERE s.x = 0 OR s.m > 0) c;
 	FOREACH share IN ARRAY model.tiers LOOP
+		-- in numeric: as float8, 0.07 * 100 is a hair above 7
 		tier_thresholds := tier_thresholds || CASE WHEN n = 0 THEN 'Infinity'::float8
-		                                 ELSE clvs[GREATEST(1, pg_catalog.ceil(share * n)::integer)] END;
+		                                 ELSE clvs[GREATEST(1, pg_catalog.ceil(share::numeric * n)::integer)] END;
 	END LOOP;
 	UPDATE segment.ltv_models m SET thresholds = tier_thresholds, customers = n
 	 WHERE m.name = _ltv_refresh.name;
@@ -607,6 +608,12 @@ BEGIN
 		RAISE EXCEPTION 'invalid tiers: %', coalesce(tiers::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'Tiers are distinct shares of the customers, each above 0 and at most 1, such as {0.01,0.1}.';
+	END IF;
+	IF (SELECT count(DISTINCT segment._ltv_tier_label(t)) FROM pg_catalog.unnest(tiers) t)
+	   <> pg_catalog.cardinality(tiers) THEN
+		RAISE EXCEPTION 'invalid tiers: %', tiers
+			USING ERRCODE = 'invalid_parameter_value',
+			      DETAIL = 'Two tiers would have the same segment name: names give the share in percent to four decimals.';
 	END IF;
 	src := segment._event_source(events, 'amount');
 

@@ -97,5 +97,24 @@ like($stderr, qr/invalid schedule/, 'pg_cron says why');
 is($node->safe_psql('postgres', q{SELECT schedule IS NULL FROM segment.summary WHERE name = 'all'}),
 	't', 'nothing is recorded');
 
+# a role that owns a segment schedules it, and the job runs as that role;
+# it needs USAGE on pg_cron's schema, as for any use of pg_cron
+$node->safe_psql(
+	'postgres', q{
+CREATE ROLE marketer LOGIN;
+GRANT USAGE ON SCHEMA segment, cron TO marketer;
+GRANT SELECT ON customers TO marketer;
+});
+$node->safe_psql('postgres', q{SET ROLE marketer; SELECT segment.create('mine', 'true')});
+$job = $node->safe_psql('postgres',
+	q{SET ROLE marketer; SELECT segment.schedule('mine', '0 4 * * *')});
+is($node->safe_psql('postgres', "SELECT username FROM cron.job WHERE jobid = $job"),
+	'marketer', 'a non-superuser schedules its own segment; the job runs as that role');
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	q{SET ROLE marketer; SELECT segment.schedule('all', '0 4 * * *')});
+like($stderr, qr/must be owner of segment "all"/, 'but not another role\'s');
+is($node->safe_psql('postgres', q{SET ROLE marketer; SELECT segment.unschedule('mine')}),
+	't', 'and unschedules it');
+
 $node->stop;
 done_testing();
