@@ -72,6 +72,18 @@ SELECT r, count(*) FROM segment.rfm_scores('rfm') GROUP BY r ORDER BY r;
 SELECT name, rule, size FROM segment.summary WHERE family = 'rfm' ORDER BY name;
 SELECT segment, count(*) FROM segment.rfm_scores('rfm') GROUP BY segment ORDER BY segment;
 SELECT name, bins, method, map, as_of, customers FROM segment.rfm_models;
+-- the standard map: first match wins, so new_customers and promising
+-- (inside potential_loyalist) and cant_lose_them (inside at_risk) stay
+-- empty; a map table of one's own can put them first
+SELECT * FROM segment.rfm_maps WHERE map = 'standard' ORDER BY position;
+CREATE TABLE my_rfm_map AS
+SELECT segment, position, r_min, r_max, f_min, f_max, m_min, m_max
+FROM segment.rfm_maps WHERE map = 'standard';
+UPDATE my_rfm_map SET position = position - 10
+WHERE segment IN ('new_customers', 'promising', 'cant_lose_them');
+SELECT * FROM segment.create_rfm('rfm2', map => 'my_rfm_map', as_of => '2006-12-31');
+SELECT segment.drop('rfm2');
+DROP TABLE my_rfm_map;
 -- the heat map: customers per recency x frequency score
 SELECT r, string_agg(lpad(customers::text, 3), ' ' ORDER BY f) AS "f = 1 .. 5"
 FROM segment.rfm_grid WHERE model = 'rfm' GROUP BY r ORDER BY r DESC;

@@ -389,7 +389,12 @@ segment_compile_rule(PG_FUNCTION_ARGS)
 	for (int i = 0; i < ntraits; i++)
 		appendStringInfo(&sql, ", NULL::%s AS %s", TextDatumGetCString(types[i]),
 						 quote_identifier(TextDatumGetCString(names[i])));
-	appendStringInfo(&sql, " FROM ONLY %s AS c) AS c", relname);
+	/*
+	 * Aliased as the table, so that error hints name it; the expression is
+	 * deparsed for alias c below, whatever this alias is.
+	 */
+	appendStringInfo(&sql, " FROM ONLY %s AS c) AS %s", relname,
+					 quote_identifier(get_rel_name(relid)));
 
 	query = analyze_with_path(rule, sql.data, caller_path);
 	expr = single_expression(query, rule, "rule");
@@ -548,7 +553,9 @@ segment_compile_trait(PG_FUNCTION_ARGS)
 	check_not_empty(trait, "trait");
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "%s%s\n) FROM ONLY %s AS e", PREFIX, trait, relname);
+	/* aliased as the table, for error hints; deparsed for alias e below */
+	appendStringInfo(&sql, "%s%s\n) FROM ONLY %s AS %s", PREFIX, trait, relname,
+					 quote_identifier(get_rel_name(relid)));
 	query = analyze_with_path(trait, sql.data, caller_path);
 	expr = single_expression(query, trait, "trait");
 	if (!query->hasAggs)
