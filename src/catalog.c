@@ -165,6 +165,83 @@ LiveCatalogVersion(void)
 	return version;
 }
 
+/*
+ * Caches of objects read from the catalog by name (the value models),
+ * valid while the catalog does not change.
+ */
+typedef struct NamedEntry
+{
+	char	   *name;
+	void	   *value;
+} NamedEntry;
+
+/* The object named, or NULL: then read it with LiveNamedCacheRead(). */
+void *
+LiveNamedCacheFind(LiveNamedCache *cache, const char *name)
+{
+	ListCell   *lc;
+
+	if (cache->context == NULL || cache->version != LiveCatalogVersion())
+	{
+		if (cache->context != NULL)
+			MemoryContextDelete(cache->context);
+		cache->context = AllocSetContextCreate(TopMemoryContext, "segment named cache",
+											   ALLOCSET_SMALL_SIZES);
+		MemoryContextSetIdentifier(cache->context, cache->what);
+		cache->entries = NIL;
+		cache->version = LiveCatalogVersion();
+	}
+	foreach(lc, cache->entries)
+		if (strcmp(((NamedEntry *) lfirst(lc))->name, name) == 0)
+			return ((NamedEntry *) lfirst(lc))->value;
+	return NULL;
+}
+
+/*
+ * Read the catalog row of the object named, as the catalog's owner, with
+ * sql ($1: the name; its plan is kept): an error naming cache->what if
+ * there is none.  The row is SPI_tuptable's first; the cache's context is
+ * current, for the caller to build the object in, and LiveNamedCacheAdd()
+ * ends the reading.
+ */
+HeapTuple
+LiveNamedCacheRead(LiveNamedCache *cache, const char *sql, const char *name,
+				   SegmentCatalogSave *save)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+
+	SegmentCatalogBegin(save);
+	if (cache->plan == NULL || cache->plan_type != SegmentTypeOid())
+	{
+		cache->plan = SegmentKeepPlan(sql, 1, argtypes);
+		cache->plan_type = SegmentTypeOid();
+	}
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_plan(cache->plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading %s \"%s\" failed", cache->what, name);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s \"%s\" does not exist", cache->what, name)));
+	MemoryContextSwitchTo(cache->context);
+	return SPI_tuptable->vals[0];
+}
+
+void
+LiveNamedCacheAdd(LiveNamedCache *cache, const char *name, void *value,
+				  SegmentCatalogSave *save)
+{
+	MemoryContext old = MemoryContextSwitchTo(cache->context);
+	NamedEntry *e = palloc(sizeof(NamedEntry));
+
+	e->name = pstrdup(name);
+	e->value = value;
+	cache->entries = lappend(cache->entries, e);
+	MemoryContextSwitchTo(old);
+	SegmentCatalogEnd(save);
+}
+
 static char *
 get_text(HeapTuple tup, TupleDesc desc, int col)
 {

@@ -110,14 +110,18 @@ in_list(char **list, int n, const char *s)
 }
 
 /*
- * The WHERE conjuncts every needed trait of a source filters all its
- * aggregates by: they may filter the event rows before grouping.
+ * Conditions that may filter a source's event rows before grouping: the
+ * conjuncts of the FILTER clauses that every needed trait shares, and, when
+ * each trait filters by more than those, the OR of what else each filters
+ * by (an event no trait counts need not be read).
  */
 static List *
-common_filters(LiveCatalog *cat, bool *needed, int source)
+event_filters(LiveCatalog *cat, bool *needed, int source)
 {
 	List	   *common = NIL;
 	bool		first = true;
+	bool		each_has_more = true;
+	StringInfoData any;
 
 	for (int t = 0; t < cat->ntraits; t++)
 	{
@@ -139,6 +143,33 @@ common_filters(LiveCatalog *cat, bool *needed, int source)
 				kept = lappend(kept, lfirst(lc));
 		common = kept;
 	}
+
+	initStringInfo(&any);
+	for (int t = 0; t < cat->ntraits && each_has_more; t++)
+	{
+		LiveTrait  *trait = &cat->traits[t];
+		bool		more = false;
+
+		if (!needed[t] || trait->source != source)
+			continue;
+		appendStringInfoString(&any, any.len == 0 ? "(" : " OR (");
+		for (int i = 0; i < trait->nfilters; i++)
+		{
+			bool		shared = false;
+			ListCell   *lc;
+
+			foreach(lc, common)
+				shared = shared || strcmp((char *) lfirst(lc), trait->filters[i]) == 0;
+			if (shared)
+				continue;
+			appendStringInfo(&any, "%s(%s)", more ? " AND " : "", trait->filters[i]);
+			more = true;
+		}
+		appendStringInfoChar(&any, ')');
+		each_has_more = more;
+	}
+	if (each_has_more && any.len > 0 && strstr(any.data, " OR ") != NULL)
+		common = lappend(common, any.data);
 	return common;
 }
 
@@ -214,7 +245,7 @@ LiveProfileSql(LiveCatalog *cat, int nitems, LiveItem **items, bool all_traits,
 		}
 		if (!any)
 			continue;
-		filters = common_filters(cat, needed, s);
+		filters = event_filters(cat, needed, s);
 		if (lateral)
 		{
 			appendStringInfo(&joins, " CROSS JOIN LATERAL (SELECT %s FROM ONLY %s AS e"

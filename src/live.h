@@ -103,6 +103,23 @@ typedef struct LiveSegmentEntry
 extern LiveCatalog *LiveCatalogPin(void);
 extern void LiveCatalogUnpin(LiveCatalog *cat);
 extern uint64 LiveCatalogVersion(void);
+
+/* A cache of objects read from the catalog by name (catalog.c) */
+typedef struct LiveNamedCache
+{
+	const char *what;			/* "RFM model": in error messages */
+	MemoryContext context;		/* NULL until first used */
+	List	   *entries;
+	uint64		version;
+	struct _SPI_plan *plan;
+	Oid			plan_type;
+} LiveNamedCache;
+
+extern void *LiveNamedCacheFind(LiveNamedCache *cache, const char *name);
+extern HeapTuple LiveNamedCacheRead(LiveNamedCache *cache, const char *sql, const char *name,
+									SegmentCatalogSave *save);
+extern void LiveNamedCacheAdd(LiveNamedCache *cache, const char *name, void *value,
+							  SegmentCatalogSave *save);
 extern LiveSegmentEntry *LiveCatalogFind(LiveCatalog *cat, const char *segment);
 extern LiveSource *LiveCatalogSource(LiveCatalog *cat, Oid relid);
 extern void LiveCatalogForget(void);

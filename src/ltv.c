@@ -168,61 +168,30 @@ typedef struct LtvModel
 	double	   *thresholds;
 } LtvModel;
 
-static MemoryContext model_context = NULL;
-static List *models = NIL;
-static uint64 models_version = 0;
+/* Models loaded by this backend, while the catalog does not change */
+static LiveNamedCache models = {"lifetime value model"};
 
 static LtvModel *
 get_model(const char *name)
 {
-	ListCell   *lc;
-	LtvModel   *model;
+	LtvModel   *model = LiveNamedCacheFind(&models, name);
 	SegmentCatalogSave save;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	static SPIPlanPtr plan = NULL;
-	static Oid	plan_type = InvalidOid;
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
-	MemoryContext old;
 
-	if (models_version != LiveCatalogVersion() || model_context == NULL)
-	{
-		if (model_context != NULL)
-			MemoryContextDelete(model_context);
-		model_context = AllocSetContextCreate(TopMemoryContext, "segment lifetime value models",
-											  ALLOCSET_SMALL_SIZES);
-		models = NIL;
-		models_version = LiveCatalogVersion();
-	}
-	foreach(lc, models)
-		if (strcmp(((LtvModel *) lfirst(lc))->name, name) == 0)
-			return (LtvModel *) lfirst(lc);
-
-	SegmentCatalogBegin(&save);
-	if (plan == NULL || plan_type != SegmentTypeOid())
-	{
-		plan = SegmentKeepPlan("SELECT CASE period WHEN 'day' THEN 1.0 WHEN 'week' THEN 7.0"
-							   " WHEN 'month' THEN 365.25 / 12 ELSE 365.25 END::pg_catalog.float8,"
-							   " calibration_day, horizon, discount,"
-							   " (bgnbd).r, (bgnbd).alpha, (bgnbd).a, (bgnbd).b,"
-							   " (gammagamma).p, (gammagamma).q, (gammagamma).gamma, thresholds"
-							   " FROM segment.ltv_models WHERE name OPERATOR(pg_catalog.=) $1",
-							   1, argtypes);
-		plan_type = SegmentTypeOid();
-	}
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading lifetime value model \"%s\" failed", name);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("lifetime value model \"%s\" does not exist", name)));
-	tup = SPI_tuptable->vals[0];
+	if (model != NULL)
+		return model;
+	tup = LiveNamedCacheRead(&models,
+							 "SELECT CASE period WHEN 'day' THEN 1.0 WHEN 'week' THEN 7.0"
+							 " WHEN 'month' THEN 365.25 / 12 ELSE 365.25 END::pg_catalog.float8,"
+							 " calibration_day, horizon, discount,"
+							 " (bgnbd).r, (bgnbd).alpha, (bgnbd).a, (bgnbd).b,"
+							 " (gammagamma).p, (gammagamma).q, (gammagamma).gamma, thresholds"
+							 " FROM segment.ltv_models WHERE name OPERATOR(pg_catalog.=) $1",
+							 name, &save);
 	desc = SPI_tuptable->tupdesc;
 
-	old = MemoryContextSwitchTo(model_context);
 	model = palloc0(sizeof(LtvModel));
 	model->name = pstrdup(name);
 	model->period_days = DatumGetFloat8(SPI_getbinval(tup, desc, 1, &isnull));
@@ -256,9 +225,7 @@ get_model(const char *name)
 				model->thresholds[i] = nulls[i] ? INFINITY : DatumGetFloat8(elems[i]);
 		}
 	}
-	models = lappend(models, model);
-	MemoryContextSwitchTo(old);
-	SegmentCatalogEnd(&save);
+	LiveNamedCacheAdd(&models, name, model, &save);
 	return model;
 }
 

@@ -74,9 +74,7 @@ typedef struct RfmModel
 } RfmModel;
 
 /* Models loaded by this backend, while the catalog does not change */
-static MemoryContext model_context = NULL;
-static List *models = NIL;
-static uint64 models_version = 0;
+static LiveNamedCache models = {"RFM model"};
 
 static double *
 float8_array(Datum d, int *n)
@@ -114,53 +112,23 @@ int8_array(Datum d, int *n)
 static RfmModel *
 get_model(const char *name)
 {
-	ListCell   *lc;
-	RfmModel   *model;
+	RfmModel   *model = LiveNamedCacheFind(&models, name);
 	SegmentCatalogSave save;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	static SPIPlanPtr plan = NULL;
-	static Oid	plan_type = InvalidOid;
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
-	MemoryContext old;
 	int			n;
 
-	if (models_version != LiveCatalogVersion() || model_context == NULL)
-	{
-		if (model_context != NULL)
-			MemoryContextDelete(model_context);
-		model_context = AllocSetContextCreate(TopMemoryContext, "segment RFM models",
-											  ALLOCSET_SMALL_SIZES);
-		models = NIL;
-		models_version = LiveCatalogVersion();
-	}
-	foreach(lc, models)
-		if (strcmp(((RfmModel *) lfirst(lc))->name, name) == 0)
-			return (RfmModel *) lfirst(lc);
-
-	SegmentCatalogBegin(&save);
-	if (plan == NULL || plan_type != SegmentTypeOid())
-	{
-		plan = SegmentKeepPlan("SELECT m.bins, m.method, m.as_of, m.reference_time,"
-							   " m.r_edges, m.r_keys, m.f_edges, m.f_keys, m.m_edges, m.m_keys,"
-							   " m.cells, m.bounds, f.owner::oid, f.source::oid"
-							   " FROM segment.rfm_models m JOIN segment.families f USING (name)"
-							   " WHERE m.name OPERATOR(pg_catalog.=) $1", 1, argtypes);
-		plan_type = SegmentTypeOid();
-	}
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading RFM model \"%s\" failed", name);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("RFM model \"%s\" does not exist", name)));
-	tup = SPI_tuptable->vals[0];
+	if (model != NULL)
+		return model;
+	tup = LiveNamedCacheRead(&models,
+							 "SELECT m.bins, m.method, m.as_of, m.reference_time,"
+							 " m.r_edges, m.r_keys, m.f_edges, m.f_keys, m.m_edges, m.m_keys,"
+							 " m.cells, m.bounds, f.owner::oid, f.source::oid"
+							 " FROM segment.rfm_models m JOIN segment.families f USING (name)"
+							 " WHERE m.name OPERATOR(pg_catalog.=) $1", name, &save);
 	desc = SPI_tuptable->tupdesc;
 
-	old = MemoryContextSwitchTo(model_context);
 	model = palloc0(sizeof(RfmModel));
 	model->name = pstrdup(name);
 	model->bins = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
@@ -206,9 +174,7 @@ get_model(const char *name)
 	}
 	model->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 13, &isnull));
 	model->source = DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull));
-	models = lappend(models, model);
-	MemoryContextSwitchTo(old);
-	SegmentCatalogEnd(&save);
+	LiveNamedCacheAdd(&models, name, model, &save);
 	return model;
 }
 
