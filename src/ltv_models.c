@@ -74,6 +74,7 @@ PG_FUNCTION_INFO_V1(ltv_clv);
 #define FIT_FTOL			1e-12	/* relative change of the objective */
 #define FIT_GTOL			1e-7	/* gradient, per customer, in log-space */
 #define FIT_GTOL_LOOSE		1e-4	/* accepted when no step decreases f */
+#define FIT_FLAT_ITER		5		/* ... or none has for this many iterations */
 #define FIT_MAX_STEP		2.0		/* largest change of a log-parameter */
 #define FIT_LOG_RUNAWAY		13.815510557964274	/* log(1e6): stop, diverging */
 #define FIT_LOG_ACCEPT		9.2103403719761836	/* log(1e4): largest accepted */
@@ -519,9 +520,10 @@ state_distinct_rows(const LtvFitState *state, float8 **distinct, double **weight
  * every coordinate; the inverse Hessian approximation is reset to the
  * identity whenever it stops giving a descent direction.  Converged when
  * the objective changes by less than FIT_FTOL relatively and the gradient
- * is below FIT_GTOL, or when no step decreases the objective any more and
- * the gradient is below FIT_GTOL_LOOSE (the optimum is as precise as
- * floating point allows).
+ * is below FIT_GTOL, or when the gradient is below FIT_GTOL_LOOSE and no
+ * step decreases the objective any more, or none has by more than
+ * FIT_FTOL for FIT_FLAT_ITER iterations (the optimum is as precise as
+ * floating point allows: steps that rounding lets through change nothing).
  */
 static void
 bfgs_minimise(LtvObjective fn, const void *data, int np,
@@ -538,6 +540,7 @@ bfgs_minimise(LtvObjective fn, const void *data, int np,
 	double		f;
 	bool		fresh = true;	/* H is the identity */
 	bool		scaled = false;
+	int			flat = 0;		/* iterations in a row that changed f by nothing */
 
 	memcpy(theta, theta0, np * sizeof(double));
 	for (int i = 0; i < np; i++)
@@ -655,7 +658,9 @@ bfgs_minimise(LtvObjective fn, const void *data, int np,
 			}
 			if (res->status == FIT_DIVERGED)
 				break;
-			if (df <= FIT_FTOL * fscale && gmax <= FIT_GTOL)
+			flat = (df <= FIT_FTOL * fscale) ? flat + 1 : 0;
+			if (flat > 0 && (gmax <= FIT_GTOL ||
+							 (gmax <= FIT_GTOL_LOOSE && flat >= FIT_FLAT_ITER)))
 			{
 				res->status = FIT_CONVERGED;
 				break;
