@@ -23,119 +23,36 @@
 # The machine this was written for has 2 shared, noisy cores.  So every
 # comparison is a pair measured in the same run, interleaved A B A B ...,
 # and the figure is the median of each side.  Times are taken on the server
-# (bench_funcs.sql): parse + plan + execute, no client transfer.
+# (bench_funcs.sql): parse + plan + execute, no client transfer.  The
+# helpers it shares with the other drivers (the cluster, psql, the pairs,
+# the table rows) are in bench_common.sh.
 
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+# The helpers every driver shares (bench_common.sh); sourcing runs nothing.
+# shellcheck source=SCRIPTDIR/bench_common.sh
+source "$HERE/bench_common.sh"
+
 PORT=${BENCH_PORT:-55600}
-BENCH_USER=${BENCH_USER:-benchuser}
 REPS=${BENCH_REPS:-31}
 SCAN_REPS=${BENCH_SCAN_REPS:-11}
 SLOW_REPS=${BENCH_SLOW_REPS:-3}
 C_REPS=${BENCH_C_REPS:-15}
 
-WORK=""				# temporary directory: cluster, socket, helper, hex dumps
-STARTED=0			# whether the server needs stopping
-RESULTS=()			# table rows, printed at the end
-NOTES=()			# sanity checks and context, printed after the table
+# The cluster (start_cluster): memory for the data (about 2 GB of tables) to
+# stay cached (shared_buffers 2GB, work_mem 256MB); one core per query (a
+# measurement that wants parallelism would say so); no JIT, whose compile
+# time would blur millisecond figures; no fsync and minimal WAL, the data
+# is thrown away.
+WORK_NAME=segment-bench
+DURABLE=0
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-# Run a command as the cluster's owner: PostgreSQL refuses to run as root.
-as_owner() {
-	if [[ $EUID -eq 0 ]]; then
-		runuser -u "$BENCH_USER" -- "$@"
-	else
-		"$@"
-	fi
-}
-
-# ---------------------------------------------------------------------------
-# Cluster
-# ---------------------------------------------------------------------------
-
-check_prerequisites() {
-	[[ -x $PG_CONFIG ]] || die "no pg_config at $PG_CONFIG (set PG_CONFIG)"
-	PGBIN=$("$PG_CONFIG" --bindir)
-	local sharedir
-	sharedir=$("$PG_CONFIG" --sharedir)
-	[[ -f $sharedir/extension/segment.control ]] ||
-		die "segment is not installed in $sharedir: run make install first"
+# The CRoaring helper's needs, besides bench_common.sh's checks.
+more_prerequisites() {
 	command -v cc >/dev/null || die "no C compiler (cc) for the CRoaring helper"
 	[[ -f /usr/include/roaring/roaring.h ]] || die "libroaring-dev is not installed"
-	if [[ $EUID -eq 0 ]] && ! id "$BENCH_USER" >/dev/null 2>&1; then
-		log "creating OS user $BENCH_USER"
-		useradd --system --no-create-home --shell /usr/sbin/nologin "$BENCH_USER"
-	fi
 }
-
-cleanup() {
-	local rc=$?
-	if [[ $STARTED -eq 1 ]]; then
-		log "stopping the cluster"
-		as_owner "$PGBIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null 2>&1 ||
-			as_owner "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	if [[ -n $WORK && -d $WORK ]]; then
-		if [[ $rc -ne 0 && -f $WORK/server.log ]]; then
-			log "server log tail:"
-			tail -n 20 "$WORK/server.log" >&2 || true
-		fi
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-
-start_cluster() {
-	WORK=$(mktemp -d /tmp/segment-bench.XXXXXX)
-	chmod 755 "$WORK"
-	[[ $EUID -eq 0 ]] && chown "$BENCH_USER" "$WORK"
-	DBUSER=$(as_owner id -un)
-
-	log "initdb in $WORK/data"
-	as_owner "$PGBIN/initdb" -D "$WORK/data" --auth=trust --no-sync -E UTF8 \
-		--locale=C -U "$DBUSER" >"$WORK/initdb.log" 2>&1 ||
-		{ cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-
-	# Memory for the data (about 2 GB of tables) to stay cached; one core per
-	# query (a measurement that wants parallelism would say so); no JIT, whose
-	# compile time would blur millisecond figures; no fsync and minimal WAL,
-	# the data is thrown away.
-	cat >>"$WORK/data/postgresql.conf" <<-EOF
-		port = $PORT
-		listen_addresses = ''
-		unix_socket_directories = '$WORK'
-		shared_buffers = 2GB
-		work_mem = 256MB
-		maintenance_work_mem = 1GB
-		max_parallel_workers_per_gather = 0
-		jit = off
-		fsync = off
-		wal_level = minimal
-		max_wal_senders = 0
-		synchronous_commit = off
-		full_page_writes = off
-		max_wal_size = 8GB
-		checkpoint_timeout = 1h
-		autovacuum = off
-	EOF
-
-	log "starting the cluster on port $PORT"
-	STARTED=1
-	as_owner "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w -t 120 start >/dev/null ||
-		die "the server did not start"
-	"$PGBIN/createdb" -h "$WORK" -p "$PORT" -U "$DBUSER" bench
-}
-
-# psql on the bench database; -At -F'|' so results parse with read.
-psql_bench() {
-	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U "$DBUSER" -d bench "$@"
-}
-
-q() { psql_bench -At -F '|' -c "$1"; }
 
 # ---------------------------------------------------------------------------
 # Setup
@@ -164,48 +81,6 @@ dump_hex() {
 # ---------------------------------------------------------------------------
 # Measuring and reporting
 # ---------------------------------------------------------------------------
-
-# add_row FIG NAME A B RATIO TARGET RESULT
-add_row() {
-	RESULTS+=("$(printf '%-4s %-62s %10s %10s %9s %12s  %s' "$@")")
-	log "$(printf '%-4s %-62s %10s %10s %9s %12s  %s' "$@")"
-}
-
-fmt_ms() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
-
-# Is "value op limit" true?  op is <=, >= or <.
-meets() {
-	awk -v v="$1" -v l="$3" -v op="$2" \
-		'BEGIN { exit !((op == "<=" && v <= l) || (op == ">=" && v >= l) || (op == "<" && v < l)) }'
-}
-
-# pair LABEL QA QB REPS [PARAM_SQL [WARMUP]]: run bench_pair (one warm-up
-# round unless told), set MED_A MED_B RES_A RES_B.
-pair() {
-	local label=$1 qa=$2 qb=$3 reps=$4 param=${5:-NULL} warmup=${6:-1}
-	local out
-	out=$(q "SELECT med_a, med_b, res_a, res_b FROM bench_pair(\$lbl\$$label\$lbl\$,
-		\$qa\$$qa\$qa\$, \$qb\$$qb\$qb\$, $reps, $param, $warmup)")
-	IFS='|' read -r MED_A MED_B RES_A RES_B <<<"$out"
-}
-
-# compare FIG NAME QA QB REPS OP TARGET [PARAM_SQL]
-# A is the subject, B the baseline; the figure is A/B, compared with
-# TARGET by OP (OP "noise": no target, A and B are the same query).
-compare() {
-	local fig=$1 name=$2 qa=$3 qb=$4 reps=$5 op=$6 target=$7 param=${8:-NULL}
-	local ratio verdict
-	log "measuring $fig: $name ($reps reps)"
-	pair "$fig $name" "$qa" "$qb" "$reps" "$param"
-	ratio=$(awk -v a="$MED_A" -v b="$MED_B" 'BEGIN { printf "%.2f", a / b }')
-	if [[ $op == noise ]]; then
-		add_row "$fig" "$name" "$(fmt_ms "$MED_A")" "$(fmt_ms "$MED_B")" "${ratio}x" "noise" "-"
-		return
-	fi
-	if meets "$ratio" "$op" "$target"; then verdict=PASS; else verdict=MISS; fi
-	add_row "$fig" "$name" "$(fmt_ms "$MED_A")" "$(fmt_ms "$MED_B")" "${ratio}x" \
-		"$op ${target}x" "$verdict"
-}
 
 # speedup FIG NAME Q_SEGMENT Q_PLAIN REPS TARGET: plain / segment >= TARGET.
 speedup() {
@@ -240,8 +115,7 @@ print_environment() {
 	fi
 	echo "segment benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(nproc) cores, $cpu, Linux $(uname -r)"
-	echo "server: $(q 'SHOW server_version'), shared_buffers=$(q 'SHOW shared_buffers'),"\
-		"work_mem=$(q 'SHOW work_mem'), max_parallel_workers_per_gather=$(q 'SHOW max_parallel_workers_per_gather'), jit=$(q 'SHOW jit')"
+	env_server shared_buffers work_mem max_parallel_workers_per_gather jit
 	echo "segment.kernels = $kernels (this CPU: $variant); CRoaring $(dpkg-query -W -f='${Version}' libroaring-dev 2>/dev/null || echo '?')"
 	echo "repetitions: $REPS (figures 1-3), $SCAN_REPS (5, 6, 9), $SLOW_REPS (4), $C_REPS (8)"
 }
@@ -315,6 +189,7 @@ figure_5() {
 figure_6() {
 	# The literal: a fresh in-memory value, as a client's bound parameter
 	# would be (a value read from the table would be a TOAST pointer).
+	# shellcheck disable=SC2016	# $1 is the query's parameter, not the shell's
 	compare 6a 'id <@ $1 (bound literal) vs id % 7 = 0, 10M rows' \
 		'SELECT count(*) FROM c WHERE id <@ $1' "SELECT count(*) FROM c WHERE id % 7 = 0" \
 		"$SCAN_REPS" "<=" 1.3 "(SELECT segment(to_bytea(s)) FROM segs WHERE name = 'x')"
@@ -373,12 +248,13 @@ figure_8() {
 	ctx "a & b vs CRoaring deser a,b + and + serialize" "$FIG3_AND_MS" "${C[deser+and+serialize]}"
 	ctx "a | b vs CRoaring deser a,b + or + serialize" "$FIG3_OR_MS" "${C[deser+or+serialize]}"
 	ctx "a - b vs CRoaring deser a,b + andnot + serialize" "$FIG3_ANDNOT_MS" "${C[deser+andnot+serialize]}"
-	local steps=()
+	local steps=() steps_text
 	for name in deserialize_a_b and_cardinality_only or_cardinality_only andnot_cardinality_only \
 		and+serialize_only or+serialize_only andnot+serialize_only; do
 		steps+=("$name ${C[$name]}")
 	done
-	NOTES+=("8 CRoaring alone (ms, median of $C_REPS): $(IFS=';'; echo "${steps[*]}" | sed 's/;/; /g')")
+	steps_text=$(IFS=';'; echo "${steps[*]}")
+	NOTES+=("8 CRoaring alone (ms, median of $C_REPS): ${steps_text//;/; }")
 	NOTES+=("8 the floor (fetch a and a2 from TOAST, compare): $(fmt_ms "$FLOOR_MS") ms; segment's times above include that fetch, CRoaring's start from bytes in memory")
 }
 
@@ -412,10 +288,7 @@ figure_9() {
 }
 
 print_table() {
-	echo
-	printf '%-4s %-62s %10s %10s %9s %12s  %s\n' fig measurement "A (ms)" "B (ms)" ratio target result
-	printf '%s\n' "$(printf '%.0s-' {1..122})"
-	printf '%s\n' "${RESULTS[@]}"
+	print_rows "A (ms)" "B (ms)"
 	echo
 	echo "A is the subject, B the baseline; ratio = A/B, except figure 4 (B/A: how many"
 	echo "times faster segment is than plain SQL); figure 7's columns are bytes (A stored,"
@@ -424,23 +297,11 @@ print_table() {
 	printf '%s\n' "${NOTES[@]}"
 	echo
 	echo "Spread of the samples (ms): min / median / max of each side, in run order:"
-	q "SELECT format('  %-62s A %s / %s / %s   B %s / %s / %s', label,
-			round(min(ms) FILTER (WHERE side = 'A')::numeric, 2),
-			round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE side = 'A'))::numeric, 2),
-			round(max(ms) FILTER (WHERE side = 'A')::numeric, 2),
-			round(min(ms) FILTER (WHERE side = 'B')::numeric, 2),
-			round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE side = 'B'))::numeric, 2),
-			round(max(ms) FILTER (WHERE side = 'B')::numeric, 2))
-		   FROM bench_samples GROUP BY label ORDER BY min(ctid)"
+	print_spread "bench_samples|ms"
 }
 
 main() {
-	local t0=$SECONDS
-	check_prerequisites
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
-	start_cluster
-	build_data
+	begin_run
 	build_helper
 	print_environment
 	echo
@@ -452,8 +313,7 @@ main() {
 	figure_8
 	figure_9
 	print_table
-	echo
-	echo "total run time: $((SECONDS - t0)) s"
+	end_run
 }
 
 # Run unless sourced (sourcing gives the functions, for poking at a cluster).

@@ -69,18 +69,17 @@
 #     simulated customers' purchases (context, once), with its parameters
 #     next to the true ones.
 #
-# Same method and helpers as bench_type.sh and bench_live.sh (sourced: the
-# cluster teardown, psql, the table rows).  The cluster is bench_type.sh's
-# (no fsync, minimal WAL): these figures are computation, not commits.
+# Same method and helpers as bench_type.sh and bench_live.sh (bench_common.sh,
+# sourced: the cluster, psql, the table rows, the statements timed with
+# their commit).  The cluster is bench_type.sh's (no fsync, minimal WAL):
+# these figures are computation, not commits.
 
 set -euo pipefail
 
-VALUE_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The type benchmark's helpers: log die as_owner cleanup psql_bench q add_row
-# fmt_ms meets.  Sourcing it runs nothing.
-# shellcheck source=bench_type.sh
-source "$VALUE_HERE/bench_type.sh"
-HERE=$VALUE_HERE
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The helpers every driver shares (bench_common.sh); sourcing runs nothing.
+# shellcheck source=SCRIPTDIR/bench_common.sh
+source "$HERE/bench_common.sh"
 
 PORT=${BENCH_PORT:-55750}
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
@@ -98,65 +97,16 @@ AS_OF="timestamptz '2025-01-01 00:00:00+00'"
 # create_ltv's calibration end: day 273 of the simulation.
 LTV_END="timestamptz '2024-09-30 00:00:00+00'"
 
-# ---------------------------------------------------------------------------
-# Cluster (bench_type.sh's)
-# ---------------------------------------------------------------------------
+# The cluster (start_cluster, DURABLE=0, as bench_type.sh's): the data
+# (about 1.3 GB with the index) stays cached in the 2GB of shared_buffers;
+# one core per query, for both sides (the extension's own query could not
+# use parallel workers anyway); no JIT; no fsync and minimal WAL.
+# work_mem 256MB: the baseline's three window sorts of 1M rows and the hash
+# aggregates stay in memory, as the refresh's in-memory sorts do.
+WORK_NAME=segment-bench-value
+DURABLE=0
 
-check_prerequisites() {
-	[[ -x $PG_CONFIG ]] || die "no pg_config at $PG_CONFIG (set PG_CONFIG)"
-	PGBIN=$("$PG_CONFIG" --bindir)
-	local sharedir
-	sharedir=$("$PG_CONFIG" --sharedir)
-	[[ -f $sharedir/extension/segment.control ]] ||
-		die "segment is not installed in $sharedir: run make install first"
-	if [[ $EUID -eq 0 ]] && ! id "$BENCH_USER" >/dev/null 2>&1; then
-		log "creating OS user $BENCH_USER"
-		useradd --system --no-create-home --shell /usr/sbin/nologin "$BENCH_USER"
-	fi
-}
-
-start_cluster() {
-	WORK=$(mktemp -d /tmp/segment-bench-value.XXXXXX)
-	chmod 755 "$WORK"
-	[[ $EUID -eq 0 ]] && chown "$BENCH_USER" "$WORK"
-	DBUSER=$(as_owner id -un)
-
-	log "initdb in $WORK/data"
-	as_owner "$PGBIN/initdb" -D "$WORK/data" --auth=trust --no-sync -E UTF8 \
-		--locale=C -U "$DBUSER" >"$WORK/initdb.log" 2>&1 ||
-		{ cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-
-	# As bench_type.sh: the data (about 1.3 GB with the index) stays cached;
-	# one core per query, for both sides (the extension's own query could
-	# not use parallel workers anyway); no JIT; no fsync and minimal WAL.
-	# work_mem 256MB: the baseline's three window sorts of 1M rows and the
-	# hash aggregates stay in memory, as the refresh's in-memory sorts do.
-	cat >>"$WORK/data/postgresql.conf" <<-EOF
-		port = $PORT
-		listen_addresses = ''
-		unix_socket_directories = '$WORK'
-		shared_buffers = 2GB
-		work_mem = 256MB
-		maintenance_work_mem = 1GB
-		max_parallel_workers_per_gather = 0
-		jit = off
-		fsync = off
-		wal_level = minimal
-		max_wal_senders = 0
-		synchronous_commit = off
-		full_page_writes = off
-		max_wal_size = 8GB
-		checkpoint_timeout = 1h
-		autovacuum = off
-	EOF
-
-	log "starting the cluster on port $PORT"
-	STARTED=1
-	as_owner "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w -t 120 start >/dev/null ||
-		die "the server did not start"
-	"$PGBIN/createdb" -h "$WORK" -p "$PORT" -U "$DBUSER" bench
-}
-
+# The helper functions and the data (bench_value_data.sql).
 build_data() {
 	local t0=$SECONDS
 	q "CREATE EXTENSION segment"
@@ -223,13 +173,6 @@ SELECT c.id, t.last, t.frequency, t.monetary FROM ONLY public.customers AS c
 # Measuring and reporting
 # ---------------------------------------------------------------------------
 
-# timed LABEL SIDE REP SQL: one statement in its own transaction, timed on
-# the server including its commit (bench_live_timed).
-timed() {
-	local sql=${4//\'/\'\'}
-	psql_bench -c "CALL bench_live_timed('$1', '$2', $3, '$sql')"
-}
-
 median_ms() { q "SELECT bench_live_median_ms('$1', '$2')"; }
 last_ms() { q "SELECT ms FROM bench_samples WHERE label = '$1' ORDER BY ctid DESC LIMIT 1"; }
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -237,11 +180,9 @@ secs() { awk -v a="$1" 'BEGIN { printf "%.1f s", a / 1000 }'; }
 
 print_environment() {
 	echo "segment value-segments benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
-	echo "server: $(q 'SHOW server_version'), shared_buffers=$(q 'SHOW shared_buffers'), work_mem=$(q 'SHOW work_mem'),"\
-		"jit=$(q 'SHOW jit'), max_parallel_workers_per_gather=$(q 'SHOW max_parallel_workers_per_gather'), fsync=$(q 'SHOW fsync')"
-	echo "extension: segment $(q "SELECT extversion FROM pg_extension WHERE extname = 'segment'"), source tree at commit $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?')$(
-		[[ -n $(git -C "$HERE/../.." status --porcelain -- src 2>/dev/null) ]] && echo ' (src/ modified)')"
+	env_machine
+	env_server shared_buffers work_mem jit max_parallel_workers_per_gather fsync
+	env_extension
 	echo "data: $(q "SELECT format('%s customers, %s purchases (%s, index %s), %s of them up to as_of by %s customers; %s simulated summaries, %s with x > 0; %s create_ltv events of %s customers',
 		(SELECT count(*) FROM customers), (SELECT count(*) FROM purchases),
 		pg_size_pretty(pg_relation_size('purchases')), pg_size_pretty(pg_indexes_size('purchases')),
@@ -423,10 +364,7 @@ print_plans() {
 }
 
 print_table() {
-	echo
-	printf '%-4s %-62s %10s %10s %9s %12s  %s\n' fig measurement "A (ms)" "B (ms)" ratio target result
-	printf '%s\n' "$(printf '%.0s-' {1..122})"
-	printf '%s\n' "${RESULTS[@]}"
+	print_rows "A (ms)" "B (ms)"
 	echo
 	echo "A is the subject (the extension), B the baseline (hand-written SQL); medians in ms,"
 	echo "ratio = A/B.  Figure 2 and 3: A is the fit's or create_ltv's time, the ratio column"
@@ -442,12 +380,7 @@ print_table() {
 }
 
 value_main() {
-	local t0=$SECONDS
-	check_prerequisites
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
-	start_cluster
-	build_data
+	begin_run
 	print_environment
 	echo
 	figure_1
@@ -456,8 +389,7 @@ value_main() {
 	figure_3
 	print_plans
 	print_table
-	echo
-	echo "total run time: $((SECONDS - t0)) s"
+	end_run
 }
 
 # Run unless sourced (sourcing gives the functions, for poking at a cluster).
