@@ -42,6 +42,7 @@ SET max_parallel_workers_per_gather = 0;
 
 CREATE EXTENSION segment;
 CREATE SCHEMA rt;
+\ir common.sql
 
 CREATE TABLE customers (
 	id int PRIMARY KEY,
@@ -52,10 +53,6 @@ CREATE TABLE customers (
 	active boolean,
 	note text			-- read by no rule
 );
-
--- Mid-run problems: a sequence, so that a rolled-back transaction cannot
--- take the count with it.
-CREATE SEQUENCE rt.problems;
 
 -- The static segment's oracle: its list, minus every key that stopped
 -- being a customer (deleted, or moved away by a key update).  The workload
@@ -77,33 +74,6 @@ CREATE TRIGGER rt_shadow_forget AFTER DELETE OR UPDATE OF id ON customers
 --
 -- Random values
 --
-
-CREATE FUNCTION rt.rnd(lo int, hi int) RETURNS int LANGUAGE sql AS
-$$ SELECT lo + floor(random() * (hi - lo + 1))::int $$;
-
--- A key in one of chunks 0..3, mostly in the first 1200 keys of the chunk,
--- sometimes in the last 30 (key moves then cross into the next chunk).
-CREATE FUNCTION rt.rand_key() RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-	chunk int := rt.rnd(0, 3);
-BEGIN
-	IF chunk < 3 AND random() < 0.1 THEN
-		RETURN chunk * 65536 + 65536 - rt.rnd(1, 30);
-	END IF;
-	RETURN chunk * 65536 + rt.rnd(0, 1199);
-END
-$$;
-
-CREATE FUNCTION rt.rand_keys(n int) RETURNS int[] LANGUAGE plpgsql AS $$
-DECLARE
-	keys int[] := '{}';
-BEGIN
-	FOR i IN 1 .. n LOOP
-		keys := keys || rt.rand_key();
-	END LOOP;
-	RETURN ARRAY(SELECT DISTINCT k FROM unnest(keys) k ORDER BY k);
-END
-$$;
 
 CREATE FUNCTION rt.keys_literal(keys int[]) RETURNS text LANGUAGE sql AS
 $$ SELECT quote_literal(keys::text) || '::int[]' $$;
@@ -381,62 +351,8 @@ SELECT s.name, s.kind, s.size, cardinality(e.members) AS expected_size
 
 CREATE TEMP TABLE failures (what text, n bigint, sample text);
 
-INSERT INTO failures
-SELECT 'rows from segment.verify()', count(*),
-       string_agg(format('%s %s stored %s expected %s', segment, customer_id, stored, expected), '; ')
-         FILTER (WHERE n <= 10)
-  FROM (SELECT *, row_number() OVER () AS n FROM segment.verify()) v;
-
-INSERT INTO failures
-SELECT 'segment.members() differs from the oracle', count(*),
-       string_agg(format('%s %s stored %s expected %s', segment, customer_id, stored, expected), '; ')
-         FILTER (WHERE n <= 10)
-  FROM (SELECT *, row_number() OVER () AS n FROM rt.diff()) d;
-
-INSERT INTO failures
-WITH e AS MATERIALIZED (SELECT * FROM rt.expected()),
-wrong AS (
-	SELECT c.id, segment.of(c.id) AS got,
-	       coalesce((SELECT array_agg(e.name ORDER BY e.name) FROM e
-	                  WHERE c.id::bigint <@ e.members), '{}') AS want
-	  FROM customers c),
-numbered AS (
-	SELECT *, row_number() OVER (ORDER BY id) AS n FROM wrong WHERE got IS DISTINCT FROM want)
-SELECT 'segment.of() differs from the oracle', count(*),
-       string_agg(format('%s: %s, expected %s', id, got, want), '; ' ORDER BY id) FILTER (WHERE n <= 10)
-  FROM numbered;
-
--- Replay the history per (segment, customer), one transaction at a time
--- (rows of one transaction share "at"): the state must stay 0 (out) or 1
--- (in) and end as the current membership.
-INSERT INTO failures
-WITH per_xact AS (
-	SELECT segment, customer_id, at,
-	       sum(CASE change WHEN 'entered' THEN 1 WHEN 'exited' THEN -1 END) AS net
-	  FROM segment.history GROUP BY 1, 2, 3),
-replay AS (
-	SELECT *, sum(net) OVER (PARTITION BY segment, customer_id ORDER BY at) AS state
-	  FROM per_xact),
-bad AS (
-	SELECT DISTINCT segment, customer_id FROM replay WHERE net NOT IN (-1, 0, 1) OR state NOT IN (0, 1)),
-last AS (
-	SELECT DISTINCT ON (segment, customer_id) segment, customer_id, state
-	  FROM replay ORDER BY segment, customer_id, at DESC),
-mismatch AS (
-	SELECT coalesce(l.segment, m.segment) AS segment, coalesce(l.customer_id, m.customer_id) AS customer_id
-	  FROM (SELECT * FROM last WHERE state = 1) l
-	  FULL JOIN segment.membership m USING (segment, customer_id)
-	 WHERE l.segment IS NULL OR m.segment IS NULL)
-SELECT 'history disagrees with membership', count(*), string_agg(format('%s %s', segment, customer_id), '; ')
-  FROM (SELECT * FROM bad UNION SELECT * FROM mismatch) x;
-
-INSERT INTO failures
-SELECT 'mismatches during the workload (see the warnings)',
-       CASE WHEN is_called THEN last_value ELSE 0 END, NULL
-  FROM rt.problems;
-
-\echo checks:
-SELECT what, n AS failures, left(sample, 400) AS sample FROM failures;
+\set of_expected 'SELECT * FROM rt.expected()'
+\ir final_checks.sql
 
 SELECT CASE WHEN sum(n) = 0
             THEN format('PASS membership_random: seed %s, %s statements, %s customers, %s segments',
