@@ -172,52 +172,6 @@ BEGIN
 END
 $$;
 
--- The workload: data statements, transaction control and checks, in order.
-CREATE FUNCTION rt.workload(statements int, OUT ord int, OUT sql text) RETURNS SETOF record
-LANGUAGE plpgsql AS $$
-DECLARE
-	done int := 0;
-	len int;
-	depth int;
-BEGIN
-	ord := 0;
-	WHILE done < statements LOOP
-		IF random() < 0.25 THEN
-			len := 1;			-- autocommit
-			depth := -1;
-		ELSE
-			len := rt.rnd(1, 12);
-			depth := 0;
-			ord := ord + 1; sql := 'BEGIN'; RETURN NEXT;
-		END IF;
-		FOR i IN 1 .. len LOOP
-			EXIT WHEN done >= statements;
-			IF depth >= 0 AND random() < 0.2 THEN
-				depth := depth + 1;
-				ord := ord + 1; sql := 'SAVEPOINT s' || depth; RETURN NEXT;
-			END IF;
-			ord := ord + 1; sql := rt.rand_statement(); RETURN NEXT;
-			done := done + 1;
-			IF depth > 0 AND random() < 0.3 THEN
-				ord := ord + 1;
-				sql := CASE WHEN random() < 0.65 THEN 'ROLLBACK TO SAVEPOINT s' ELSE 'RELEASE SAVEPOINT s' END
-				       || depth;
-				RETURN NEXT;
-				depth := depth - 1;
-			END IF;
-			IF done % 50 = 0 THEN
-				ord := ord + 1; sql := format('CALL rt.check(%L)', 'after statement ' || done); RETURN NEXT;
-			END IF;
-		END LOOP;
-		IF depth >= 0 THEN
-			ord := ord + 1;
-			sql := CASE WHEN random() < 0.8 THEN 'COMMIT' ELSE 'ROLLBACK' END;
-			RETURN NEXT;
-		END IF;
-	END LOOP;
-END
-$$;
-
 --
 -- The oracle
 --
@@ -269,7 +223,8 @@ RETURNS SETOF record LANGUAGE sql AS $$
 	 ORDER BY 1, 2
 $$;
 
-CREATE PROCEDURE rt.check(label text) LANGUAGE plpgsql AS $$
+-- Every check holds inside a transaction block too: committed is not needed.
+CREATE PROCEDURE rt.check(label text, committed boolean) LANGUAGE plpgsql AS $$
 DECLARE
 	nverify bigint;
 	ndiff bigint;
@@ -322,7 +277,7 @@ SELECT segment.create('mobile_mass', $$in_segment('mobile') AND NOT in_segment('
 INSERT INTO rt.static_shadow SELECT DISTINCT rt.rand_key() FROM generate_series(1, 400);
 SELECT segment.create_static('launch_list', (SELECT segment_agg(id) FROM rt.static_shadow)) \gset
 
-CALL rt.check('after setup');
+CALL rt.check('after setup', true);
 
 CREATE TABLE rt.script AS SELECT * FROM rt.workload(:statements);
 
