@@ -104,6 +104,9 @@ FROM pg_attribute a
 WHERE a.attrelid = 'segment.traits'::regclass AND a.attnum > 0
 ORDER BY a.attnum;
 SELECT name, type, reads_clock, description FROM segment.trait_definitions ORDER BY name;
+-- what every aggregate of a trait filters by, applied to the events before
+-- grouping; a bound that is the same for every event is computed once
+SELECT name, filters FROM segment.trait_definitions WHERE filters <> '{}' ORDER BY name;
 
 --
 -- The behavioural conditions, as rules over traits and columns

@@ -475,7 +475,81 @@ segment_compile_rule(PG_FUNCTION_ARGS)
 }
 
 /*
- * The conjuncts of an aggregate's FILTER, deparsed; NIL without one.
+ * Does the expression read anything but constants and functions of them
+ * (a column, a parameter, an aggregate, a subquery, a placeholder of an
+ * enclosing node)?  Such a subexpression cannot be moved out of the row.
+ */
+static bool
+depends_on_row(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Const:
+		case T_FuncExpr:
+		case T_OpExpr:
+		case T_RelabelType:
+		case T_CoerceViaIO:
+		case T_SQLValueFunction:
+			break;
+		default:
+			return true;
+	}
+	return expression_tree_walker(node, depends_on_row, context);
+}
+
+/*
+ * A scan filter is evaluated for every event row, but a window's bound,
+ * such as now() - interval '30 days', is the same for all of them and is
+ * never folded by the planner (timestamptz arithmetic depends on the time
+ * zone, so it is only stable).  Each such subexpression is written as a
+ * scalar subquery, which PostgreSQL computes once per query (an InitPlan).
+ */
+static Node *
+hoist_row_independent(Node *node, void *context)
+{
+	if (node == NULL || IsA(node, Const))
+		return node;
+	if (!depends_on_row(node, NULL) && contain_mutable_functions(node) &&
+		!contain_volatile_functions(node))
+	{
+		Query	   *query = makeNode(Query);
+		SubLink    *sublink = makeNode(SubLink);
+
+		query->commandType = CMD_SELECT;
+		query->querySource = QSRC_ORIGINAL;
+		query->canSetTag = true;
+		query->jointree = makeFromExpr(NIL, NULL);
+		query->targetList = list_make1(makeTargetEntry((Expr *) node, 1, NULL, false));
+		sublink->subLinkType = EXPR_SUBLINK;
+		sublink->subselect = (Node *) query;
+		sublink->location = -1;
+		return (Node *) sublink;
+	}
+	/* look for bounds only in plain operators and functions of the row */
+	switch (nodeTag(node))
+	{
+		case T_List:			/* the arguments of the nodes below */
+		case T_BoolExpr:
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+		case T_ScalarArrayOpExpr:
+		case T_FuncExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_RelabelType:
+		case T_CoerceViaIO:
+			return expression_tree_mutator(node, hoist_row_independent, context);
+		default:
+			return node;
+	}
+}
+
+/*
+ * The conjuncts of an aggregate's FILTER, deparsed with their row-independent
+ * parts computed once; NIL without one.
  */
 typedef struct FilterContext
 {
@@ -498,7 +572,9 @@ collect_filters(Node *node, FilterContext *fc)
 
 		if (agg->aggfilter != NULL)
 			foreach(lc, make_ands_implicit((Expr *) agg->aggfilter))
-				mine = lappend(mine, deparse_qualified((Node *) lfirst(lc), fc->deparse));
+				mine = lappend(mine,
+							   deparse_qualified(hoist_row_independent((Node *) lfirst(lc), NULL),
+												 fc->deparse));
 		if (fc->first)
 			kept = mine;
 		else
