@@ -12,15 +12,9 @@
 \set SHOW_CONTEXT never
 SET TimeZone = 'UTC';
 SET segment.reference_time = '2026-06-30 12:00+00';
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set try_sql :abs_srcdir '/test/helpers/try.sql'
+\i :try_sql
 
 CREATE TABLE shop_customers (id integer PRIMARY KEY, name text NOT NULL, country text);
 INSERT INTO shop_customers VALUES

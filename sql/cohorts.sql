@@ -8,15 +8,9 @@
 \set SHOW_CONTEXT never
 SET TimeZone = 'UTC';
 SET segment.reference_time = '2026-04-15 12:00+00';
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set try_sql :abs_srcdir '/test/helpers/try.sql'
+\i :try_sql
 
 -- Period labels and distances, in UTC
 SELECT p, segment.period_label(timestamptz '2026-03-31 23:30+00', p) AS label,

@@ -8,16 +8,9 @@
 --
 -- Error context lines name internal functions and their line numbers.
 \set SHOW_CONTEXT never
--- try(sql): 'ok', or the error as SQLSTATE: message.
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set try_sql :abs_srcdir '/test/helpers/try.sql'
+\i :try_sql
 -- Roles for the rights checks at the end.  Using the API needs USAGE on
 -- schema segment, which a superuser grants.
 CREATE ROLE regress_live_marketer;

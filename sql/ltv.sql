@@ -9,18 +9,11 @@
 --
 \set SHOW_CONTEXT never
 SET TimeZone = 'UTC';
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set try_sql :abs_srcdir '/test/helpers/try.sql'
+\i :try_sql
 
 -- The CDNOW 1/10 sample: master id, sample id, date, CDs, dollars.
-\getenv abs_srcdir PG_ABS_SRCDIR
 \set cdnow :abs_srcdir '/test/data/cdnow_sample.txt'
 CREATE TEMP TABLE cdnow_raw (line text);
 COPY cdnow_raw (line) FROM :'cdnow';

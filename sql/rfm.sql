@@ -9,19 +9,12 @@
 --
 \set SHOW_CONTEXT never
 SET TimeZone = 'UTC';
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set try_sql :abs_srcdir '/test/helpers/try.sql'
+\i :try_sql
 
 -- The orders of the R rfm package: 4,906 orders of 995 customers; the
 -- package's analysis date is 2006-12-31.
-\getenv abs_srcdir PG_ABS_SRCDIR
 \set rfm_orders :abs_srcdir '/test/data/rfm_data_orders.csv'
 CREATE TEMP TABLE rfm_raw (customer_id text, order_date date, revenue numeric,
 	first_name text, last_name text, email text);
