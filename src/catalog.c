@@ -242,6 +242,25 @@ LiveNamedCacheAdd(LiveNamedCache *cache, const char *name, void *value,
 	SegmentCatalogEnd(save);
 }
 
+/*
+ * A float8[] of a catalog row (a model's edges or thresholds) as a palloc'd
+ * C array; a null element reads as null_value.
+ */
+double *
+LiveFloat8Array(Datum d, double null_value, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	double	   *result;
+
+	deconstruct_array(DatumGetArrayTypeP(d), FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, n);
+	result = palloc(Max(*n, 1) * sizeof(double));
+	for (int i = 0; i < *n; i++)
+		result[i] = nulls[i] ? null_value : DatumGetFloat8(elems[i]);
+	return result;
+}
+
 static char *
 get_text(HeapTuple tup, TupleDesc desc, int col)
 {
@@ -249,6 +268,16 @@ get_text(HeapTuple tup, TupleDesc desc, int col)
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* A name column, quoted as an identifier; NULL for null. */
+static char *
+get_identifier(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : pstrdup(quote_identifier(NameStr(*DatumGetName(d))));
 }
 
 static Oid
@@ -429,14 +458,12 @@ load_catalog(void)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
 
 		cat->tracked = true;
 		cat->customers = get_oid(tup, desc, 1);
 		cat->customers_sql = quote_qualified_identifier(get_namespace_name(get_rel_namespace(cat->customers)),
 														get_rel_name(cat->customers));
-		cat->key = pstrdup(quote_identifier(NameStr(*DatumGetName(SPI_getbinval(tup, desc, 2,
-																				&isnull)))));
+		cat->key = get_identifier(tup, desc, 2);
 	}
 
 	n = run("SELECT relid::oid, customer_column, at_column, amount_column, kind_column"
@@ -449,21 +476,16 @@ load_catalog(void)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		LiveSource *s = &cat->sources[i];
 		bool		isnull;
+		Name		at = DatumGetName(SPI_getbinval(tup, desc, 3, &isnull));
 
 		s->relid = get_oid(tup, desc, 1);
 		s->relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(s->relid)),
 												get_rel_name(s->relid));
-		s->customer = pstrdup(quote_identifier(NameStr(*DatumGetName(SPI_getbinval(tup, desc, 2,
-																				   &isnull)))));
-		s->at = pstrdup(quote_identifier(NameStr(*DatumGetName(SPI_getbinval(tup, desc, 3, &isnull)))));
-		s->at_type = get_atttype(s->relid, get_attnum(s->relid, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 3, &isnull)))));
-		{
-			Datum		d = SPI_getbinval(tup, desc, 4, &isnull);
-
-			s->amount = isnull ? NULL : pstrdup(quote_identifier(NameStr(*DatumGetName(d))));
-			d = SPI_getbinval(tup, desc, 5, &isnull);
-			s->kind = isnull ? NULL : pstrdup(quote_identifier(NameStr(*DatumGetName(d))));
-		}
+		s->customer = get_identifier(tup, desc, 2);
+		s->at = get_identifier(tup, desc, 3);
+		s->at_type = get_atttype(s->relid, get_attnum(s->relid, NameStr(*at)));
+		s->amount = get_identifier(tup, desc, 4);
+		s->kind = get_identifier(tup, desc, 5);
 	}
 
 	n = run("SELECT name, source::oid, expression, type_sql, filters, hidden"

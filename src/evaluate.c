@@ -168,7 +168,8 @@ event_filters(LiveCatalog *cat, bool *needed, int source)
 		appendStringInfoChar(&any, ')');
 		each_has_more = more;
 	}
-	if (each_has_more && any.len > 0 && strstr(any.data, " OR ") != NULL)
+	/* (a single trait's filters are all common: it adds nothing here) */
+	if (each_has_more && any.len > 0)
 		common = lappend(common, any.data);
 	return common;
 }

@@ -120,6 +120,7 @@ extern HeapTuple LiveNamedCacheRead(LiveNamedCache *cache, const char *sql, cons
 									SegmentCatalogSave *save);
 extern void LiveNamedCacheAdd(LiveNamedCache *cache, const char *name, void *value,
 							  SegmentCatalogSave *save);
+extern double *LiveFloat8Array(Datum d, double null_value, int *n);
 extern LiveSegmentEntry *LiveCatalogFind(LiveCatalog *cat, const char *segment);
 extern LiveSource *LiveCatalogSource(LiveCatalog *cat, Oid relid);
 extern void LiveCatalogForget(void);

@@ -179,6 +179,7 @@ get_model(const char *name)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
+	Datum		d;
 
 	if (model != NULL)
 		return model;
@@ -201,8 +202,7 @@ get_model(const char *name)
 	model->discount = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
 	for (int i = 0; i < 7; i++)
 	{
-		Datum		d = SPI_getbinval(tup, desc, 5 + i, &isnull);
-
+		d = SPI_getbinval(tup, desc, 5 + i, &isnull);
 		if (isnull)
 			model->fitted = false;
 		else if (i < 4)
@@ -210,21 +210,9 @@ get_model(const char *name)
 		else
 			model->gammagamma[i - 4] = DatumGetFloat8(d);
 	}
-	{
-		Datum		d = SPI_getbinval(tup, desc, 12, &isnull);
-
-		if (!isnull)
-		{
-			Datum	   *elems;
-			bool	   *nulls;
-
-			deconstruct_array(DatumGetArrayTypeP(d), FLOAT8OID, 8, FLOAT8PASSBYVAL,
-							  TYPALIGN_DOUBLE, &elems, &nulls, &model->ntiers);
-			model->thresholds = palloc(Max(model->ntiers, 1) * sizeof(double));
-			for (int i = 0; i < model->ntiers; i++)
-				model->thresholds[i] = nulls[i] ? INFINITY : DatumGetFloat8(elems[i]);
-		}
-	}
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	if (!isnull)
+		model->thresholds = LiveFloat8Array(d, INFINITY, &model->ntiers);
 	LiveNamedCacheAdd(&models, name, model, &save);
 	return model;
 }

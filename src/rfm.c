@@ -76,21 +76,6 @@ typedef struct RfmModel
 /* Models loaded by this backend, while the catalog does not change */
 static LiveNamedCache models = {"RFM model"};
 
-static double *
-float8_array(Datum d, int *n)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(d);
-	Datum	   *elems;
-	bool	   *nulls;
-	double	   *result;
-
-	deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, n);
-	result = palloc(Max(*n, 1) * sizeof(double));
-	for (int i = 0; i < *n; i++)
-		result[i] = nulls[i] ? 0.0 : DatumGetFloat8(elems[i]);
-	return result;
-}
-
 static int64 *
 int8_array(Datum d, int *n)
 {
@@ -143,7 +128,8 @@ get_model(const char *name)
 	{
 		int			nk;
 
-		model->edges[d] = float8_array(SPI_getbinval(tup, desc, 5 + 2 * d, &isnull), &model->nedges[d]);
+		model->edges[d] = LiveFloat8Array(SPI_getbinval(tup, desc, 5 + 2 * d, &isnull), 0.0,
+										  &model->nedges[d]);
 		model->keys[d] = int8_array(SPI_getbinval(tup, desc, 6 + 2 * d, &isnull), &nk);
 		if (!model->quantile && nk != model->nedges[d])
 			ereport(ERROR,
